@@ -1,0 +1,3 @@
+"""runbook: an incident-response runbook for the on-call operator."""
+
+__version__ = "0.1.0"

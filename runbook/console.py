@@ -1,0 +1,152 @@
+"""Rich renderings of incidents and playbooks for the command line."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from runbook.hosts import Host
+from runbook.incident import IncidentState, Status, StepStatus, format_duration, summarize
+from runbook.playbook import LoadedPlaybook
+
+STEP_MARKS = {
+    StepStatus.PENDING: ("·", "dim"),
+    StepStatus.STARTED: ("▶", "bold yellow"),
+    StepStatus.DONE: ("✔", "green"),
+    StepStatus.SKIPPED: ("↷", "magenta"),
+}
+SEVERITY_STYLE = {"SEV1": "bold white on red", "SEV2": "bold red", "SEV3": "yellow",
+                  "SEV4": "cyan"}
+STATUS_STYLE = {Status.OPEN: "bold red", Status.RESOLVED: "green", Status.CLOSED: "dim"}
+
+
+def utc_and_local(moment: datetime | None) -> str:
+    """UTC inside, the local time beside it (GUIDE: time is UTC, shown with local)."""
+    if moment is None:
+        return "-"
+    local = moment.astimezone()
+    return f"{moment:%Y-%m-%d %H:%M:%S}Z ({local:%H:%M %Z})"
+
+
+def incident_list(states: list[IncidentState]) -> Table:
+    table = Table(title="Incidents", expand=False, show_lines=False)
+    for column in ("id", "status", "sev", "title", "playbook", "hosts", "opened", "progress"):
+        table.add_column(column, overflow="fold")
+    for state in states:
+        done, total = state.progress
+        hosts = ", ".join(h.name for h in state.hosts[:3]) + (
+            f" +{len(state.hosts) - 3}" if len(state.hosts) > 3 else "")
+        table.add_row(
+            state.id,
+            Text(str(state.status), style=STATUS_STYLE.get(state.status, "")),
+            Text(state.severity, style=SEVERITY_STYLE.get(state.severity, "")),
+            Text(("[DRILL] " if state.drill else "") + state.title),
+            state.playbook_name,
+            hosts or "-",
+            utc_and_local(state.opened_at),
+            f"{done}/{total}",
+        )
+    return table
+
+
+def incident_detail(state: IncidentState, now: datetime) -> Group:
+    since = state.detected_at or state.opened_at
+    end = state.resolved_at or now
+    elapsed = format_duration(end - since) if since else "-"
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("incident", state.id + ("  [DRILL]" if state.drill else ""))
+    head.add_row("severity", Text(state.severity, style=SEVERITY_STYLE.get(state.severity, "")))
+    head.add_row("status", Text(str(state.status), style=STATUS_STYLE.get(state.status, "")))
+    head.add_row("playbook", state.playbook_name)
+    for role, name in state.roles.items():
+        head.add_row(role, name)
+    head.add_row("opened", utc_and_local(state.opened_at))
+    if state.detected_at:
+        head.add_row("detected", utc_and_local(state.detected_at))
+    if state.resolved_at:
+        head.add_row("resolved", utc_and_local(state.resolved_at))
+    head.add_row("elapsed", elapsed)
+    parts: list[object] = [Panel(head, title=escape(state.title), title_align="left")]
+    if state.hosts:
+        parts.append(host_table(state.hosts, title="Scope"))
+    parts.append(step_table(state))
+    parts.append(timeline_table(state))
+    for damaged in state.damaged:
+        parts.append(Text(f"journal line {damaged.line} skipped: {damaged.reason}",
+                          style="bold yellow"))
+    if state.playbook_problem:
+        parts.append(Text(state.playbook_problem, style="bold yellow"))
+    return Group(*parts)
+
+
+def host_table(hosts: list[Host], title: str = "Hosts") -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("host", "address", "project", "role", "tags", "source"):
+        table.add_column(column, overflow="fold")
+    for host in hosts:
+        address = "local" if host.local else (
+            f"{host.user + '@' if host.user else ''}{host.address}"
+            f"{':' + str(host.port) if host.port != 22 else ''}"
+            f"{' via ' + host.jump if host.jump else ''}")
+        table.add_row(host.name, address, host.project or "-", host.role or "-",
+                      ", ".join(host.tags) or "-", host.source)
+    return table
+
+
+def step_table(state: IncidentState) -> Table:
+    table = Table(title="Steps", title_justify="left", show_header=True)
+    table.add_column("", width=1)
+    table.add_column("stage")
+    table.add_column("step")
+    table.add_column("kind")
+    table.add_column("state", overflow="fold")
+    current = state.current_step
+    previous_stage = None
+    for step in state.steps.values():
+        mark, style = STEP_MARKS[step.status]
+        detail = str(step.status)
+        if step.status == StepStatus.SKIPPED and step.reason:
+            detail += f": {step.reason}"
+        elif step.answer:
+            detail += f": {step.answer}"
+        label = Text(f"{step.step.id}  {step.step.title}")
+        if current is step:
+            label.stylize("bold reverse")
+        table.add_row(Text(mark, style=style),
+                      step.stage if step.stage != previous_stage else "",
+                      label, step.step.kind, Text(detail, style=style))
+        previous_stage = step.stage
+    return table
+
+
+def timeline_table(state: IncidentState) -> Table:
+    table = Table(title="Timeline", title_justify="left")
+    table.add_column("time", no_wrap=True)
+    table.add_column("who", overflow="fold")
+    table.add_column("what", overflow="fold")
+    for event in state.events:
+        table.add_row(utc_and_local(event.ts), event.actor, escape(summarize(event)))
+    return table
+
+
+def playbook_list(playbooks: list[LoadedPlaybook]) -> Table:
+    table = Table(title="Playbooks", title_justify="left")
+    for column in ("name", "title", "severity", "stages", "steps", "source"):
+        table.add_column(column, overflow="fold")
+    for loaded in playbooks:
+        book = loaded.playbook
+        table.add_row(book.name, book.title, str(book.severity),
+                      " → ".join(book.stages), str(sum(1 for _ in book.steps())),
+                      "bundled" if loaded.bundled else str(loaded.path))
+    return table
+
+
+def error_console() -> Console:
+    return Console(stderr=True, highlight=False)

@@ -1,0 +1,1 @@
+"""Running collectors on hosts. The catalog of what to run is declared data."""

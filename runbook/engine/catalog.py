@@ -1,0 +1,129 @@
+"""The diagnostic collectors an expert runs, declared as data.
+
+A collector says what to run, what to try when the tool is missing, whether it
+needs root, how long it may take and which parser reads its output. The engine
+runs any of them the same way; adding a diagnostic is adding an entry here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Collector:
+    name: str
+    command: str
+    group: str
+    description: str
+    fallbacks: tuple[str, ...] = ()
+    needs_root: bool = False
+    timeout: float = 30.0
+    parser: str | None = None
+    # where the command runs: on the target host, or on the operator's machine
+    # (ping and the ssh handshake are measured from where the operator sits).
+    runs_on: str = "target"
+
+
+def _c(name: str, command: str, group: str, description: str, **kw: object) -> Collector:
+    return Collector(name, command, group, description, **kw)  # type: ignore[arg-type]
+
+
+COLLECTORS: tuple[Collector, ...] = (
+    # connectivity: measured from the operator's side
+    _c("ping", "ping -c 5 -i 0.2 -W 2 {address}", "connectivity",
+       "ICMP reachability, loss and round-trip time", runs_on="operator", parser="ping",
+       timeout=15),
+    _c("ssh-handshake", "(ssh handshake)", "connectivity",
+       "TCP connect, SSH key exchange and authentication, timed", runs_on="operator",
+       timeout=15),
+    # logs
+    _c("dmesg", "dmesg -T --level=emerg,alert,crit,err,warn", "logs",
+       "Kernel ring buffer: OOM killer, segfaults, I/O and filesystem errors",
+       fallbacks=("journalctl -k -n 500 --no-pager", "dmesg"), parser="dmesg", needs_root=True),
+    _c("syslog", "tail -n 500 /var/log/syslog", "logs", "Tail of syslog",
+       fallbacks=("tail -n 500 /var/log/messages", "journalctl -n 500 --no-pager"),
+       needs_root=True),
+    _c("kern-log", "tail -n 500 /var/log/kern.log", "logs", "Tail of kern.log",
+       fallbacks=("journalctl -k -n 500 --no-pager",), parser="dmesg", needs_root=True),
+    _c("app-logs", "(app log files from the playbook or inventory)", "logs",
+       "Tails of the named application log files"),
+    # load: the classic first look
+    _c("uptime", "uptime", "load", "Load averages", parser="uptime"),
+    _c("w", "w", "load", "Who is logged in and what they run"),
+    _c("ps", "ps auxwww", "load", "Every process with its full command line", parser="ps"),
+    _c("top", "top -b -n 1 -c -w 512", "load", "One batch snapshot of top", parser="top"),
+    _c("netstat-listen", "netstat -tlnp", "load", "Listening TCP sockets and their programs",
+       fallbacks=("ss -tlnp",), parser="netstat_listen"),
+    _c("netstat-all", "netstat -taopen", "load", "All TCP sockets with states and timers",
+       fallbacks=("ss -taopen",), parser="netstat_states"),
+    _c("dstat", "dstat -tcmdngy 1 5", "load", "CPU, memory, disk and network, five seconds",
+       fallbacks=("vmstat 1 5",), timeout=20),
+    _c("sar-cpu", "sar -u", "load", "CPU utilisation history for today",
+       fallbacks=("sar -u 1 3",), parser="sar"),
+    _c("sar-mem", "sar -r", "load", "Memory history for today",
+       fallbacks=("sar -r 1 3",), parser="sar"),
+    _c("sar-queue", "sar -q", "load", "Run queue and load history for today",
+       fallbacks=("sar -q 1 3",), parser="sar"),
+    _c("free", "free -m", "load", "Memory and swap in MiB", parser="free"),
+    _c("df", "df -hP", "load", "Filesystem space", parser="df"),
+    _c("df-inodes", "df -iP", "load", "Filesystem inodes", parser="df"),
+    # the 60-second performance checklist (Netflix's first minute on a host)
+    _c("vmstat", "vmstat 1 5", "checklist60", "Run queue, memory, swap, I/O and CPU per second",
+       parser="vmstat", timeout=20),
+    _c("mpstat", "mpstat -P ALL 1 5", "checklist60", "Per-CPU balance: one hot CPU?",
+       timeout=20),
+    _c("pidstat", "pidstat 1 5", "checklist60", "Per-process CPU over time", timeout=20),
+    _c("iostat", "iostat -xz 1 5", "checklist60", "Disk utilisation, queue and latency",
+       timeout=20),
+    _c("sar-net", "sar -n DEV 1 5", "checklist60", "Network interface throughput", timeout=20),
+    _c("sar-tcp", "sar -n TCP,ETCP 1 5", "checklist60",
+       "TCP connection rates and retransmits", timeout=20),
+    # what changed
+    _c("last", "last -n 30 -F", "changes", "Recent logins", fallbacks=("last -n 30",)),
+    _c("packages", "tail -n 200 /var/log/dpkg.log", "changes", "Recent package changes",
+       fallbacks=("tail -n 200 /var/log/yum.log", "rpm -qa --last")),
+    _c("recent-config", "find /etc -xdev -type f -mmin -1440 -printf '%TY-%Tm-%Td %TH:%TM %p\\n'",
+       "changes", "Configuration files modified in the last 24 hours", needs_root=True),
+)
+
+BY_NAME: dict[str, Collector] = {c.name: c for c in COLLECTORS}
+
+
+def _group(*groups: str) -> tuple[str, ...]:
+    return tuple(c.name for c in COLLECTORS if c.group in groups)
+
+
+BUNDLES: dict[str, tuple[str, ...]] = {
+    "connectivity": _group("connectivity"),
+    "logs": _group("logs"),
+    "load": _group("load"),
+    "checklist60": ("uptime", "dmesg", *_group("checklist60"), "free", "top"),
+    "changes": _group("changes"),
+    "full": _group("connectivity", "logs", "load", "checklist60", "changes"),
+}
+
+
+@dataclass(frozen=True)
+class CatalogLookup:
+    collectors: tuple[Collector, ...]
+    unknown: tuple[str, ...] = field(default=())
+
+
+def expand(names: list[str] | tuple[str, ...] = (), bundle: str | None = None) -> CatalogLookup:
+    """Resolve collector and bundle names, keeping order and dropping repeats."""
+    wanted: list[str] = list(BUNDLES.get(bundle, ())) if bundle else []
+    wanted += list(names)
+    seen: dict[str, Collector] = {}
+    unknown: list[str] = []
+    if bundle and bundle not in BUNDLES:
+        unknown.append(f"bundle {bundle}")
+    for name in wanted:
+        if name in BUNDLES:
+            for member in BUNDLES[name]:
+                seen.setdefault(member, BY_NAME[member])
+        elif name in BY_NAME:
+            seen.setdefault(name, BY_NAME[name])
+        else:
+            unknown.append(name)
+    return CatalogLookup(tuple(seen.values()), tuple(unknown))

@@ -1,0 +1,77 @@
+"""A host the operator can point runbook at, wherever it was declared."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# What a host name or address may look like before it is ever used as a target:
+# DNS labels, IPv4, bracket-free IPv6, and the '_' that ssh_config aliases use.
+# Anything else (spaces, ';', '$', quotes) is refused rather than quoted, because
+# a host name also ends up in file names, ssh arguments and reports.
+HOST_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:%-]{0,252}$")
+
+LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def is_valid_host_name(name: str) -> bool:
+    return bool(HOST_PATTERN.match(name))
+
+
+@dataclass(frozen=True)
+class Host:
+    """One target. `name` is what the operator types and what the journal records;
+    `address` is where to connect."""
+
+    name: str
+    address: str
+    port: int = 22
+    user: str | None = None
+    identity_file: str | None = None
+    jump: str | None = None
+    project: str | None = None
+    role: str | None = None
+    tags: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    local: bool = False
+    source: str = "ad-hoc"
+    vars: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def as_record(self) -> dict[str, object]:
+        """The JSON-friendly form written into the journal."""
+        record: dict[str, object] = {
+            "name": self.name,
+            "address": self.address,
+            "port": self.port,
+            "user": self.user,
+            "identity_file": self.identity_file,
+            "jump": self.jump,
+            "project": self.project,
+            "role": self.role,
+            "tags": list(self.tags),
+            "groups": list(self.groups),
+            "local": self.local,
+            "source": self.source,
+        }
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, object]) -> Host:
+        return cls(
+            name=str(record["name"]),
+            address=str(record.get("address") or record["name"]),
+            port=int(record.get("port") or 22),  # type: ignore[arg-type]
+            user=_opt(record.get("user")),
+            identity_file=_opt(record.get("identity_file")),
+            jump=_opt(record.get("jump")),
+            project=_opt(record.get("project")),
+            role=_opt(record.get("role")),
+            tags=tuple(record.get("tags") or ()),  # type: ignore[arg-type]
+            groups=tuple(record.get("groups") or ()),  # type: ignore[arg-type]
+            local=bool(record.get("local")),
+            source=str(record.get("source") or "journal"),
+        )
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)

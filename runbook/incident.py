@@ -1,0 +1,386 @@
+"""An incident's state, derived only by replaying its journal events.
+
+Nothing here does I/O: `fold(events)` is a pure function, so the CLI, the TUI,
+the report and the drills all see the same state from the same journal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from runbook.hosts import Host
+from runbook.journal import DamagedLine, Event
+from runbook.playbook import Playbook
+
+
+class EventType(StrEnum):
+    OPENED = "incident.opened"
+    DETECTED = "incident.detected"
+    SEVERITY_CHANGED = "severity.changed"
+    ROLE_ASSIGNED = "role.assigned"
+    HOSTS_ADDED = "hosts.added"
+    STEP_STARTED = "step.started"
+    STEP_DONE = "step.done"
+    STEP_SKIPPED = "step.skipped"
+    ANSWER_RECORDED = "answer.recorded"
+    NOTE_ADDED = "note.added"
+    COLLECTOR_RAN = "collector.ran"
+    COMMAND_PROPOSED = "command.proposed"
+    COMMAND_APPROVED = "command.approved"
+    COMMAND_EXECUTED = "command.executed"
+    ANNOUNCEMENT_SENT = "announcement.sent"
+    RESOLVED = "incident.resolved"
+    CLOSED = "incident.closed"
+    REOPENED = "incident.reopened"
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    STARTED = "started"
+    DONE = "done"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class StepState:
+    stage: str
+    step: Any  # one of the playbook step models
+    status: StepStatus = StepStatus.PENDING
+    reason: str | None = None
+    answer: str | None = None
+    updated_at: datetime | None = None
+    actor: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (StepStatus.DONE, StepStatus.SKIPPED)
+
+
+@dataclass
+class CommandState:
+    id: str
+    step: str | None
+    command: str
+    hosts: list[str]
+    rollback: str | None
+    review_required: bool
+    proposed_by: str
+    approvals: list[str] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class IncidentState:
+    id: str
+    title: str = ""
+    severity: str = "SEV3"
+    status: Status = Status.OPEN
+    drill: bool = False
+    playbook_name: str = ""
+    playbook: Playbook | None = None
+    playbook_problem: str | None = None
+    hosts: list[Host] = field(default_factory=list)
+    roles: dict[str, str] = field(default_factory=dict)
+    opened_at: datetime | None = None
+    detected_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    alert: dict[str, Any] | None = None
+    steps: dict[str, StepState] = field(default_factory=dict)
+    answers: dict[str, str] = field(default_factory=dict)
+    records: dict[str, str] = field(default_factory=dict)
+    notes: list[Event] = field(default_factory=list)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    commands: dict[str, CommandState] = field(default_factory=dict)
+    announcements: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    damaged: list[DamagedLine] = field(default_factory=list)
+
+    @property
+    def commander(self) -> str | None:
+        return self.roles.get("commander")
+
+    @property
+    def current_step(self) -> StepState | None:
+        """Where the operator is: the first step not yet done or skipped."""
+        return next((s for s in self.steps.values() if not s.finished), None)
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        done = sum(1 for s in self.steps.values() if s.finished)
+        return done, len(self.steps)
+
+    @property
+    def last_activity(self) -> datetime | None:
+        return self.events[-1].ts if self.events else None
+
+    def host(self, name: str) -> Host | None:
+        return next((h for h in self.hosts if h.name == name), None)
+
+    def template_context(self, now: datetime | None = None) -> dict[str, Any]:
+        """The fields a playbook template may use (see templating.INCIDENT_FIELDS)."""
+        reference = now or self.last_activity
+        since = self.detected_at or self.opened_at
+        return {
+            "id": self.id,
+            "title": self.title,
+            "severity": self.severity,
+            "status": str(self.status),
+            "playbook": self.playbook_name,
+            "hosts": [h.name for h in self.hosts],
+            "started_at": _iso(self.opened_at),
+            "detected_at": _iso(self.detected_at),
+            "resolved_at": _iso(self.resolved_at),
+            "commander": self.roles.get("commander"),
+            "scribe": self.roles.get("scribe"),
+            "answers": dict(self.answers),
+            "alert": dict(self.alert or {}),
+            "elapsed": format_duration(reference - since) if reference and since else "",
+            "now": _iso(reference),
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else None
+
+
+def format_duration(delta: Any) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h{minutes:02d}m"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{seconds:02d}s"
+
+
+def fold(incident_id: str, events: list[Event],
+         damaged: list[DamagedLine] | None = None) -> IncidentState:
+    """Replay events into state. Unknown event types are kept in the timeline
+    and otherwise ignored, so an older runbook can still read a newer journal."""
+    state = IncidentState(id=incident_id, damaged=list(damaged or []))
+    for event in events:
+        state.events.append(event)
+        _apply(state, event)
+    return state
+
+
+def _apply(state: IncidentState, event: Event) -> None:
+    data = event.data
+    kind = event.type
+    if kind == EventType.OPENED:
+        _apply_opened(state, event)
+    elif kind == EventType.DETECTED:
+        state.detected_at = _parse_time(data.get("at")) or event.ts
+    elif kind == EventType.SEVERITY_CHANGED:
+        state.severity = str(data.get("severity", state.severity))
+    elif kind == EventType.ROLE_ASSIGNED:
+        state.roles[str(data.get("role"))] = str(data.get("name"))
+    elif kind == EventType.HOSTS_ADDED:
+        known = {h.name for h in state.hosts}
+        state.hosts += [Host.from_record(r) for r in data.get("hosts", [])
+                        if r.get("name") not in known]
+    elif kind in (EventType.STEP_STARTED, EventType.STEP_DONE, EventType.STEP_SKIPPED):
+        _apply_step(state, event)
+    elif kind == EventType.ANSWER_RECORDED:
+        step_id = str(data.get("step"))
+        text = str(data.get("text", ""))
+        state.answers[step_id] = text
+        if data.get("records"):
+            state.records[str(data["records"])] = text
+        if step_id in state.steps:
+            step = state.steps[step_id]
+            step.answer, step.status = text, StepStatus.DONE
+            step.updated_at, step.actor = event.ts, event.actor
+    elif kind == EventType.NOTE_ADDED:
+        state.notes.append(event)
+    elif kind == EventType.COLLECTOR_RAN:
+        state.evidence.append({**data, "event_id": event.id, "ts": event.ts})
+    elif kind.startswith("command."):
+        _apply_command(state, event)
+    elif kind == EventType.ANNOUNCEMENT_SENT:
+        state.announcements.append({**data, "ts": event.ts, "actor": event.actor})
+    elif kind == EventType.RESOLVED:
+        state.status, state.resolved_at = Status.RESOLVED, event.ts
+    elif kind == EventType.CLOSED:
+        state.status, state.closed_at = Status.CLOSED, event.ts
+    elif kind == EventType.REOPENED:
+        state.status, state.resolved_at, state.closed_at = Status.OPEN, None, None
+
+
+def _apply_opened(state: IncidentState, event: Event) -> None:
+    data = event.data
+    state.title = str(data.get("title", ""))
+    state.severity = str(data.get("severity", "SEV3"))
+    state.drill = bool(data.get("drill", False))
+    state.opened_at = event.ts
+    state.detected_at = _parse_time(data.get("detected_at"))
+    state.alert = data.get("alert")
+    state.hosts = [Host.from_record(r) for r in data.get("hosts", [])]
+    if data.get("commander"):
+        state.roles["commander"] = str(data["commander"])
+    book = data.get("playbook") or {}
+    state.playbook_name = str(book.get("name", ""))
+    try:
+        state.playbook = Playbook.model_validate(book.get("definition") or {})
+    except ValidationError as exc:
+        # The snapshot was written by another runbook version; keep the rest usable.
+        state.playbook_problem = f"playbook snapshot unreadable: {exc.error_count()} error(s)"
+        return
+    state.steps = {step.id: StepState(stage, step) for stage, step in state.playbook.steps()}
+
+
+def _apply_step(state: IncidentState, event: Event) -> None:
+    step = state.steps.get(str(event.data.get("step")))
+    if step is None:
+        return
+    step.updated_at, step.actor = event.ts, event.actor
+    if event.type == EventType.STEP_STARTED:
+        if not step.finished:
+            step.status = StepStatus.STARTED
+    elif event.type == EventType.STEP_DONE:
+        step.status, step.reason = StepStatus.DONE, event.data.get("comment")
+    else:
+        step.status, step.reason = StepStatus.SKIPPED, event.data.get("reason")
+
+
+def _apply_command(state: IncidentState, event: Event) -> None:
+    data = event.data
+    command_id = str(data.get("command_id"))
+    if event.type == EventType.COMMAND_PROPOSED:
+        state.commands[command_id] = CommandState(
+            id=command_id, step=data.get("step"), command=str(data.get("command", "")),
+            hosts=list(data.get("hosts", [])), rollback=data.get("rollback"),
+            review_required=bool(data.get("review_required")), proposed_by=event.actor)
+        return
+    command = state.commands.get(command_id)
+    if command is None:
+        return
+    if event.type == EventType.COMMAND_APPROVED:
+        command.approvals.append(str(data.get("approver") or event.actor))
+    elif event.type == EventType.COMMAND_EXECUTED:
+        command.results.append({**data, "ts": event.ts})
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def summarize(event: Event) -> str:
+    """One line for the timeline, in the operator's words."""
+    d = event.data
+    match event.type:
+        case EventType.OPENED:
+            hosts = ", ".join(h.get("name", "?") for h in d.get("hosts", []))
+            book = (d.get("playbook") or {}).get("name", "?")
+            return f"Incident opened: {d.get('title')} [{d.get('severity')}] " \
+                   f"playbook {book}, hosts {hosts or '-'}"
+        case EventType.DETECTED:
+            return f"Detected at {d.get('at')} by {d.get('source', 'operator')}"
+        case EventType.SEVERITY_CHANGED:
+            reason = f" ({d['reason']})" if d.get("reason") else ""
+            return f"Severity set to {d.get('severity')}{reason}"
+        case EventType.ROLE_ASSIGNED:
+            return f"{str(d.get('role', '')).capitalize()}: {d.get('name')}"
+        case EventType.HOSTS_ADDED:
+            return "Hosts added: " + ", ".join(h.get("name", "?") for h in d.get("hosts", []))
+        case EventType.STEP_STARTED:
+            return f"Started step {d.get('step')}"
+        case EventType.STEP_DONE:
+            comment = f": {d['comment']}" if d.get("comment") else ""
+            return f"Done: {d.get('step')}{comment}"
+        case EventType.STEP_SKIPPED:
+            return f"Skipped {d.get('step')}: {d.get('reason')}"
+        case EventType.ANSWER_RECORDED:
+            return f"Answer to {d.get('step')}: {d.get('text')}"
+        case EventType.NOTE_ADDED:
+            return f"Note: {d.get('text')}"
+        case EventType.COLLECTOR_RAN:
+            return (f"Collected {d.get('collector')} on {d.get('host')}: {d.get('status')}"
+                    f" (exit {d.get('exit_code')})")
+        case EventType.COMMAND_PROPOSED:
+            return f"Proposed on {', '.join(d.get('hosts', []))}: {d.get('command')}"
+        case EventType.COMMAND_APPROVED:
+            return f"Approved by {d.get('approver')}: command {d.get('command_id')}"
+        case EventType.COMMAND_EXECUTED:
+            return f"Executed on {d.get('host')}: exit {d.get('exit_code')}"
+        case EventType.ANNOUNCEMENT_SENT:
+            result = "sent" if d.get("delivered") else "NOT sent"
+            return f"Announcement ({d.get('purpose')}) {result} via {d.get('channel')}"
+        case EventType.RESOLVED:
+            return "Incident resolved" + (f": {d['summary']}" if d.get("summary") else "")
+        case EventType.CLOSED:
+            return "Incident closed"
+        case EventType.REOPENED:
+            return "Incident reopened" + (f": {d['reason']}" if d.get("reason") else "")
+    return f"{event.type}"
+
+
+def as_json(state: IncidentState) -> dict[str, Any]:
+    """The whole state in plain JSON types, for `--json` and other tools."""
+    current = state.current_step
+    return {
+        "id": state.id,
+        "title": state.title,
+        "severity": state.severity,
+        "status": str(state.status),
+        "drill": state.drill,
+        "playbook": state.playbook_name,
+        "playbook_problem": state.playbook_problem,
+        "roles": dict(state.roles),
+        "opened_at": _iso(state.opened_at),
+        "detected_at": _iso(state.detected_at),
+        "resolved_at": _iso(state.resolved_at),
+        "closed_at": _iso(state.closed_at),
+        "hosts": [h.as_record() for h in state.hosts],
+        "current_step": current.step.id if current else None,
+        "progress": {"finished": state.progress[0], "total": state.progress[1]},
+        "steps": [
+            {"id": s.step.id, "stage": s.stage, "kind": s.step.kind, "title": s.step.title,
+             "status": str(s.status), "reason": s.reason, "answer": s.answer,
+             "updated_at": _iso(s.updated_at), "actor": s.actor}
+            for s in state.steps.values()
+        ],
+        "answers": dict(state.answers),
+        "records": dict(state.records),
+        "evidence": [{k: (_iso(v) if isinstance(v, datetime) else v) for k, v in e.items()}
+                     for e in state.evidence],
+        "commands": [
+            {"id": c.id, "step": c.step, "command": c.command, "hosts": c.hosts,
+             "rollback": c.rollback, "review_required": c.review_required,
+             "proposed_by": c.proposed_by, "approvals": c.approvals,
+             "results": [{k: (_iso(v) if isinstance(v, datetime) else v)
+                          for k, v in r.items()} for r in c.results]}
+            for c in state.commands.values()
+        ],
+        "announcements": [{k: (_iso(v) if isinstance(v, datetime) else v) for k, v in a.items()}
+                          for a in state.announcements],
+        "timeline": [
+            {"id": e.id, "ts": _iso_precise(e.ts), "actor": e.actor, "type": e.type,
+             "summary": summarize(e), "data": e.data}
+            for e in state.events
+        ],
+        "damaged_lines": [{"line": d.line, "reason": d.reason} for d in state.damaged],
+    }
+
+
+def _iso_precise(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

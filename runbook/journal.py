@@ -1,0 +1,160 @@
+"""The incident journal: an append-only file of JSON events, one per line.
+
+Guarantees:
+- an event is acknowledged (append() returns) only after it has been written,
+  flushed and fsync'd, so a SIGKILL at any moment loses nothing acknowledged;
+- writers from several processes take an exclusive flock for each append, so
+  lines never interleave;
+- a torn last line (a writer killed mid-write) is reported and skipped on
+  replay, and the next writer starts on a fresh line so its event is intact.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from runbook.errors import JournalError
+
+JOURNAL_NAME = "events.jsonl"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    ts: datetime
+    actor: str
+    data: dict[str, Any]
+    id: str
+
+    def to_json(self) -> str:
+        record = {
+            "v": FORMAT_VERSION,
+            "id": self.id,
+            "ts": self.ts.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "actor": self.actor,
+            "type": self.type,
+            "data": self.data,
+        }
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, line: str) -> Event:
+        record = json.loads(line)
+        if not isinstance(record, dict) or not isinstance(record.get("type"), str):
+            raise ValueError("not an event object")
+        ts = datetime.fromisoformat(str(record["ts"]).replace("Z", "+00:00"))
+        return cls(type=record["type"], ts=ts, actor=str(record.get("actor", "")),
+                   data=dict(record.get("data") or {}), id=str(record.get("id", "")))
+
+
+@dataclass(frozen=True)
+class DamagedLine:
+    line: int
+    reason: str
+    text: str
+
+
+@dataclass
+class Replay:
+    events: list[Event] = field(default_factory=list)
+    damaged: list[DamagedLine] = field(default_factory=list)
+
+
+def new_event_id() -> str:
+    return secrets.token_hex(8)
+
+
+class Journal:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / JOURNAL_NAME
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def append(self, type: str, data: dict[str, Any], actor: str) -> Event:
+        """Write one event durably and return it once it is on disk."""
+        event = Event(type=type, ts=datetime.now(UTC), actor=actor, data=data,
+                      id=new_event_id())
+        line = (event.to_json() + "\n").encode("utf-8")
+        with self._locked_for_append() as fd:
+            if _ends_torn(fd):
+                # A writer died mid-line; terminate that line so ours is whole.
+                line = b"\n" + line
+            _write_all(fd, line)
+            os.fsync(fd)
+        return event
+
+    @contextmanager
+    def _locked_for_append(self) -> Iterator[int]:
+        created = not self.path.exists()
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise JournalError(f"cannot open the journal {self.path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if created:
+                _fsync_directory(self.directory)
+            yield fd
+        except OSError as exc:
+            raise JournalError(
+                f"cannot write the journal {self.path}: {exc.strerror}",
+                "free disk space or fix permissions; nothing acknowledged was lost",
+            ) from None
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    def replay(self) -> Replay:
+        """Every intact event in order, and a note of each damaged line."""
+        result = Replay()
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return result
+        lines = raw.split(b"\n")
+        for number, chunk in enumerate(lines, start=1):
+            if not chunk.strip():
+                continue
+            last = number == len(lines)
+            try:
+                result.events.append(Event.from_json(chunk.decode("utf-8")))
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+                reason = "torn last line (a writer was killed mid-write)" if last else (
+                    f"unreadable line: {exc}")
+                result.damaged.append(
+                    DamagedLine(number, reason, chunk[:120].decode("utf-8", "replace")))
+        return result
+
+
+def _ends_torn(fd: int) -> bool:
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return False
+    return os.pread(fd, 1, size - 1) != b"\n"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
