@@ -3,6 +3,7 @@ into `SourceError`s that name the file, the line and the field."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 from collections.abc import Sequence
@@ -67,16 +68,12 @@ def line_of(document: Any, location: Sequence[str | int]) -> int | None:
     line = _node_line(node)
     for part in location:
         if isinstance(node, CommentedMap) and part in node:
-            try:
+            with contextlib.suppress(KeyError, TypeError, AttributeError):
                 line = node.lc.key(part)[0] + 1
-            except (KeyError, TypeError, AttributeError):
-                pass
             node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-            try:
+        elif isinstance(node, CommentedSeq) and _addresses(node, part):
+            with contextlib.suppress(KeyError, TypeError, AttributeError):
                 line = node.lc.item(part)[0] + 1
-            except (KeyError, TypeError, AttributeError):
-                pass
             node = node[part]
         # otherwise: a part pydantic adds (a tag, a validator name); keep going
     return line
@@ -85,6 +82,13 @@ def line_of(document: Any, location: Sequence[str | int]) -> int | None:
 def _node_line(node: Any) -> int | None:
     lc = getattr(node, "lc", None)
     return lc.line + 1 if lc is not None and lc.line is not None else None
+
+
+def _addresses(node: Any, part: Any) -> bool:
+    """Whether `part` names an entry of `node`: a key of a mapping, an index of a list."""
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
 
 
 def dotted(location: Sequence[str | int], document: Any = None,
@@ -98,9 +102,7 @@ def dotted(location: Sequence[str | int], document: Any = None,
         if part == "[key]":
             continue  # pydantic's marker for "the key of this mapping entry"
         if document is not None:
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            if _addresses(node, part):
                 node = node[part]
             elif index != len(location) - 1 or not keep_missing_last:
                 continue  # a union tag or validator name pydantic put in the path
@@ -194,9 +196,7 @@ def _allowed_keys(location: Sequence[Any], model: type[BaseModel], document: Any
     current: Any = model
     node = document
     for part in location:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if _addresses(node, part):
             node = node[part]
         current = _sub_model(current, part, node)
         if current is None:

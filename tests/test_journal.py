@@ -10,19 +10,22 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from runbook.journal import Event, Journal
 
 WRITER = textwrap.dedent("""
     import sys
+    import time
     from pathlib import Path
     from runbook.journal import Journal
     journal = Journal(Path(sys.argv[1]))
     tag = sys.argv[2]
     size = int(sys.argv[3])
+    stop_at = time.monotonic() + float(sys.argv[4]) if float(sys.argv[4]) else None
     n = 0
-    while True:
+    while stop_at is None or time.monotonic() < stop_at:
         n += 1
         event = journal.append("note.added", {"text": "x" * (n * 997 % size), "tag": tag,
                                               "n": n}, "writer-" + tag)
@@ -32,9 +35,12 @@ WRITER = textwrap.dedent("""
 """)
 
 
-def start_writer(directory: Path, tag: str, size: int = 4096) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", WRITER, str(directory), tag, str(size)],
-                            stdout=subprocess.PIPE, text=True)
+def start_writer(directory: Path, tag: str, size: int = 4096,
+                 seconds: float = 0) -> subprocess.Popen[str]:
+    """A process appending events until killed (or for `seconds`)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(directory), tag, str(size), str(seconds)],
+        stdout=subprocess.PIPE, text=True)
 
 
 def test_append_and_replay_in_order(tmp_path: Path) -> None:
@@ -86,44 +92,50 @@ def test_garbage_in_the_middle_is_skipped_not_fatal(tmp_path: Path) -> None:
     assert [d.line for d in replay.damaged] == [2, 3]
 
 
-def test_sigkill_of_writer_in_a_loop_loses_no_acknowledged_event(tmp_path: Path) -> None:
+def test_sigkill_of_writers_in_a_loop_loses_no_acknowledged_event(tmp_path: Path) -> None:
     directory = tmp_path / "inc"
     journal = Journal(directory)
     acknowledged: list[str] = []
     rng = random.Random(1234)
+    damaged_seen = 0
     for round_number in range(15):
-        # Large, varied events make a kill in the middle of a write likely.
-        writer = start_writer(directory, f"r{round_number}", size=rng.choice([512, 65536, 400000]))
-        assert writer.stdout is not None
-        deadline = time.monotonic() + rng.uniform(0.05, 0.4)
-        got = 0
-        while time.monotonic() < deadline or got == 0:
-            line = writer.stdout.readline()
-            if not line:
-                break
-            acknowledged.append(line.strip())
-            got += 1
-        os.kill(writer.pid, signal.SIGKILL)
-        writer.wait()
-        # Whatever it printed before dying was acknowledged too.
-        acknowledged += [line.strip() for line in writer.stdout.read().splitlines() if line]
+        # Two writers with large, varied events make a kill in mid-write likely
+        # (a torn line was seen in about one round in three on this machine).
+        writers = [start_writer(directory, f"r{round_number}{tag}",
+                                size=rng.choice([512, 65536, 400000])) for tag in "ab"]
+        readers = [ThreadPoolExecutor(1).submit(_read_acks, w) for w in writers]
+        time.sleep(rng.uniform(0.1, 0.5))
+        for writer in writers:
+            os.kill(writer.pid, signal.SIGKILL)
+            writer.wait()
+        for reader in readers:
+            acknowledged += reader.result(timeout=30)
 
         replay = journal.replay()
         present = {e.id for e in replay.events}
         missing = [a for a in acknowledged if a not in present]
         assert missing == [], f"round {round_number}: lost {len(missing)} acknowledged events"
-        # Only a torn tail may ever be damaged, and only one per kill at most.
-        assert len(replay.damaged) <= round_number + 1
-    assert len(acknowledged) > 15
+        # Only lines torn by a kill may be damaged: at most one per killed writer.
+        assert len(replay.damaged) <= 2 * (round_number + 1)
+        damaged_seen = len(replay.damaged)
+    assert len(acknowledged) > 30
+    # whatever was torn, every later event is whole and in the replay
+    assert len(journal.replay().events) >= len(acknowledged)
+    print(f"{len(acknowledged)} acknowledged, {damaged_seen} torn lines recovered")
+
+
+def _read_acks(writer: subprocess.Popen[str]) -> list[str]:
+    assert writer.stdout is not None
+    return [line.strip() for line in writer.stdout if line.endswith("\n")]
 
 
 def test_two_writers_at_once_never_interleave(tmp_path: Path) -> None:
     directory = tmp_path / "inc"
-    writers = [start_writer(directory, tag, size=200000) for tag in ("a", "b")]
-    time.sleep(1.5)
+    # They stop by themselves: a signal could tear a line, which is not this test's point.
+    writers = [start_writer(directory, tag, size=200000, seconds=1.5) for tag in ("a", "b")]
     for writer in writers:
-        writer.send_signal(signal.SIGTERM)
-        writer.wait()
+        writer.communicate(timeout=60)
+        assert writer.returncode == 0
     replay = Journal(directory).replay()
     assert replay.damaged == []
     for tag in ("a", "b"):

@@ -1,0 +1,191 @@
+"""A fleet of real OpenSSH sshd daemons on loopback addresses (127.0.0.x).
+
+Used by the test suite, the benchmarks and training drills. Every lab has its
+own throwaway host keys, client key, authorized_keys and known_hosts, so it
+never touches the operator's real ~/.ssh.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
+
+
+class LabError(RuntimeError):
+    pass
+
+
+def find_sshd() -> str | None:
+    found = shutil.which("sshd")
+    if found:
+        return found
+    return next((p for p in SSHD_CANDIDATES if os.access(p, os.X_OK)), None)
+
+
+@dataclass
+class LabHost:
+    name: str
+    address: str
+    port: int
+    directory: Path
+    host_key: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def known_hosts_entry(self) -> str:
+        key = self.host_key.with_suffix(".pub").read_text().split()
+        return f"[{self.address}]:{self.port} {key[0]} {key[1]}"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+@dataclass
+class SshdLab:
+    """`with SshdLab(dir, count=3) as lab:` starts the daemons and stops them after."""
+
+    directory: Path
+    count: int = 1
+    first_octet: int = 10
+    port: int | None = None
+    extra_config: str = ""
+    hosts: list[LabHost] = field(default_factory=list)
+    user: str = field(default_factory=getpass.getuser)
+
+    def __post_init__(self) -> None:
+        self.directory = Path(self.directory)
+        self.client_key = self.directory / "client_ed25519"
+        self.known_hosts = self.directory / "known_hosts"
+        self.authorized_keys = self.directory / "authorized_keys"
+
+    def __enter__(self) -> SshdLab:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        sshd = find_sshd()
+        if sshd is None:
+            raise LabError("sshd not found: install openssh-server")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            # sshd refuses to start without its privilege-separation directory.
+            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        if not self.client_key.exists():
+            keygen(self.client_key)
+        self.authorized_keys.write_text(self.client_key.with_suffix(".pub").read_text())
+        self.authorized_keys.chmod(0o600)
+        port = self.port or free_port(f"127.0.0.{self.first_octet}")
+        for index in range(self.count):
+            address = f"127.0.0.{self.first_octet + index}"
+            host = self._prepare(f"lab{index + 1}", address, port)
+            self.hosts.append(host)
+            self.start_host(host, sshd)
+        self.write_known_hosts()
+        for host in self.hosts:
+            wait_for_port(host.address, host.port)
+
+    def _prepare(self, name: str, address: str, port: int) -> LabHost:
+        directory = self.directory / name
+        directory.mkdir(exist_ok=True)
+        host_key = directory / "ssh_host_ed25519_key"
+        if not host_key.exists():
+            keygen(host_key)
+        (directory / "sshd_config").write_text(self._config(address, port, directory, host_key))
+        return LabHost(name, address, port, directory, host_key)
+
+    def _config(self, address: str, port: int, directory: Path, host_key: Path) -> str:
+        return "\n".join([
+            f"ListenAddress {address}:{port}",
+            f"HostKey {host_key}",
+            f"PidFile {directory / 'sshd.pid'}",
+            f"AuthorizedKeysFile {self.authorized_keys}",
+            f"AllowUsers {self.user}",
+            "StrictModes no",
+            "UsePAM no",
+            "PermitRootLogin prohibit-password",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PubkeyAuthentication yes",
+            "MaxStartups 200:30:400",
+            "LogLevel ERROR",
+            "PrintMotd no",
+            "Subsystem sftp internal-sftp",
+            self.extra_config,
+            "",
+        ])
+
+    def start_host(self, host: LabHost, sshd: str | None = None) -> None:
+        binary = sshd or find_sshd()
+        assert binary is not None
+        log = open(host.directory / "sshd.log", "ab")  # noqa: SIM115 - owned by the daemon
+        host.process = subprocess.Popen(
+            [binary, "-D", "-e", "-f", str(host.directory / "sshd_config")],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+
+    def stop_host(self, host: LabHost) -> None:
+        if host.process is not None and host.process.poll() is None:
+            host.process.terminate()
+            try:
+                host.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                host.process.kill()
+                host.process.wait()
+        host.process = None
+
+    def stop(self) -> None:
+        for host in self.hosts:
+            self.stop_host(host)
+
+    def write_known_hosts(self) -> None:
+        self.known_hosts.write_text("".join(h.known_hosts_entry + "\n" for h in self.hosts))
+
+    def rotate_host_key(self, host: LabHost) -> None:
+        """Give a host a new key (what a reinstall, or an attacker, looks like)."""
+        self.stop_host(host)
+        host.host_key.unlink()
+        host.host_key.with_suffix(".pub").unlink()
+        keygen(host.host_key)
+        self.start_host(host)
+        wait_for_port(host.address, host.port)
+
+    def inventory_yaml(self) -> str:
+        lines = ["hosts:"]
+        for host in self.hosts:
+            lines += [f"  {host.name}:", f"    address: {host.address}", f"    port: {host.port}",
+                      f"    user: {self.user}", f"    identity_file: {self.client_key}"]
+        return "\n".join(lines) + "\n"
+
+
+def keygen(path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "runbook-lab",
+                    "-f", str(path)], check=True, stdin=subprocess.DEVNULL)
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((address, 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(address: str, port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((address, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise LabError(f"sshd on {address}:{port} did not start within {timeout:.0f}s")
