@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import traceback
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from runbook import __version__, console, paths
 from runbook.errors import PlaybookError, RunbookError, SourceError
@@ -96,7 +96,11 @@ def new(context: Context, playbook_name: str, hosts: tuple[str, ...], title: str
 
     loaded = find_playbook(playbook_name)
     inventory = load_inventory(list(inventories))
+    _warn(inventory.warnings)
     selected = inventory.select(list(hosts) or ["localhost"])
+    strangers = [h.name for h in selected if h.source == "ad-hoc"]
+    if strangers and inventory.hosts:
+        _warn([f"not in the inventory, taken as typed: {', '.join(strangers)}"])
     incident = context.store.create(playbook=loaded, hosts=selected, title=title,
                                     severity=severity, commander=commander,
                                     actor=context.actor)
@@ -343,8 +347,7 @@ def inventory_list(selectors: tuple[str, ...], inventories: tuple[Path, ...],
     if as_json_output:
         _print_json([h.as_record() for h in hosts])
         return
-    for warning in getattr(loaded, "warnings", []):
-        console.error_console().print(f"[yellow]warning:[/] {warning}")
+    _warn(loaded.warnings)
     if not hosts:
         out.print("No hosts in the inventory. `localhost` always works; see docs/inventory.md.")
         return
@@ -356,6 +359,12 @@ def inventory_list(selectors: tuple[str, ...], inventories: tuple[Path, ...],
 
 def _acknowledge(incident: Incident, moment: datetime, what: str) -> None:
     console.error_console().print(f"{incident.id}: {what} at {console.utc_and_local(moment)}")
+
+
+def _warn(warnings: list[str]) -> None:
+    err = console.error_console()
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -378,8 +387,9 @@ def _log_internal_error() -> Path | None:
         directory = paths.log_dir()
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / "runbook.log"
-        logging.basicConfig(filename=path, level=logging.ERROR)
-        logging.getLogger("runbook").error("internal error\n%s", traceback.format_exc())
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"--- {datetime.now(UTC).isoformat()} runbook {__version__} "
+                      f"argv={sys.argv!r}\n{traceback.format_exc()}\n")
         return path
     except OSError:
         return None

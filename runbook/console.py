@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from rich.console import Console, Group
+from rich.markdown import Markdown
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
@@ -78,12 +79,34 @@ def incident_detail(state: IncidentState, now: datetime) -> Group:
         parts.append(host_table(state.hosts, title="Scope"))
     parts.append(step_table(state))
     parts.append(timeline_table(state))
+    if state.current_step is not None and str(state.status) == "open":
+        parts.append(next_step_panel(state))
     for damaged in state.damaged:
         parts.append(Text(f"journal line {damaged.line} skipped: {damaged.reason}",
                           style="bold yellow"))
     if state.playbook_problem:
         parts.append(Text(state.playbook_problem, style="bold yellow"))
     return Group(*parts)
+
+
+def next_step_panel(state: IncidentState) -> Panel:
+    """The current step's instructions and the command that records it."""
+    current = state.current_step
+    assert current is not None
+    step = current.step
+    short = state.id.rsplit("-", 1)[-1]
+    if step.kind == "question":
+        action = f'runbook answer {short} {step.id} "…"'
+        lead = f"**{step.prompt}**\n\n"
+    else:
+        action = f"runbook done {short} {step.id}"
+        lead = ""
+    body = Group(
+        Markdown(lead + (step.instructions or step.title)),
+        Text(f"\n{action}    or    runbook skip {short} {step.id} REASON", style="bold cyan"),
+    )
+    return Panel(body, title=f"Next: {current.stage} › {escape(step.title)}", title_align="left",
+                 border_style="cyan")
 
 
 def host_table(hosts: list[Host], title: str = "Hosts") -> Table:

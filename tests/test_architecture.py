@@ -44,3 +44,17 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
                 if line.strip() and not line.lstrip().startswith("#")]
     assert ci_lines[-1] == test_command
+
+
+def test_wheel_ships_the_bundled_playbooks(tmp_path: Path) -> None:
+    """`pip install .` on a fresh machine must give `runbook playbook list` its playbooks."""
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    [wheel] = tmp_path.glob("runbook-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = {Path(n).name for n in names if n.startswith("runbook/playbooks/")}
+    expected = {p.name for p in (ROOT / "playbooks").glob("*.yaml")}
+    assert expected and expected <= shipped
+    assert "runbook/cli.py" in names
