@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +14,9 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from runbook import __version__, console, paths
+from runbook import __version__, console
+from runbook.bugs import log_exception
+from runbook.engine.catalog import BUNDLES, COLLECTORS
 from runbook.errors import PlaybookError, RunbookError, SourceError
 from runbook.incident import as_json
 from runbook.playbook import find_playbook, load_all, load_playbook
@@ -256,6 +258,105 @@ def reopen(context: Context, incident_id: str, reason: str) -> None:
     _acknowledge(incident, event.ts, "reopened")
 
 
+# -- collection ---------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("hosts", nargs=-1, metavar="[HOST]...")
+@click.option("--incident", "incident_id", help="Record into this incident (default: open a "
+              "new one, so nothing is ever lost). Without HOSTs, its hosts are used.")
+@click.option("--bundle", "-b", type=click.Choice(sorted(BUNDLES)),
+              help="A named set of collectors (default: full).")
+@click.option("--collector", "-c", "collector_names", multiple=True, metavar="NAME",
+              help="One collector (repeatable). See `runbook collectors`.")
+@click.option("--accept-new", is_flag=True,
+              help="Record unknown host keys (OpenSSH accept-new). Changed keys are "
+                   "always refused.")
+@click.option("--known-hosts", "known_hosts", multiple=True, type=click.Path(path_type=Path),
+              help="known_hosts file(s) to check keys against (default: ~/.ssh/known_hosts "
+                   "and /etc/ssh/ssh_known_hosts); new keys are written to the first.")
+@click.option("--parallel", default=64, show_default=True, type=click.IntRange(1, 1024),
+              help="Hosts collected at once.")
+@click.option("--connect-timeout", default=10.0, show_default=True, type=float,
+              help="Seconds to connect and authenticate, per host.")
+@click.option("--max-output", default="64M", show_default=True, metavar="SIZE",
+              help="Keep at most this much of each output stream (K, M, G).")
+@inventory_option
+@json_option
+@pass_context
+def collect(context: Context, hosts: tuple[str, ...], incident_id: str | None,
+            bundle: str | None, collector_names: tuple[str, ...], accept_new: bool,
+            known_hosts: tuple[Path, ...], parallel: int, connect_timeout: float,
+            max_output: str, inventories: tuple[Path, ...], as_json_output: bool) -> None:
+    """Run diagnostic collectors on hosts in parallel and keep every output as evidence.
+
+    Exit status: 0 when every host answered, 1 when some did not, 2 on bad input.
+    """
+    from rich.live import Live
+
+    from runbook.collect import CollectOutcome, CollectRequest, plan_collection
+    from runbook.engine.runner import CollectionReport
+    from runbook.progress import LiveProgress
+
+    request = CollectRequest(
+        hosts=list(hosts), incident_id=incident_id, bundle=bundle,
+        collectors=list(collector_names), accept_new=accept_new,
+        known_hosts=list(known_hosts), parallel=parallel, connect_timeout=connect_timeout,
+        max_output=parse_size(max_output), inventories=list(inventories), actor=context.actor)
+    plan = plan_collection(context.store, request)
+    console.error_console().print(
+        f"incident {plan.incident.id}: {len(plan.collectors)} collector(s) on "
+        f"{len(plan.hosts)} host(s)")
+    progress = LiveProgress([h.name for h in plan.hosts], [c.name for c in plan.collectors])
+    collection = plan.collection(progress)
+    finished: list[CollectionReport] = []
+    # The collection runs in a worker so Ctrl-C reaches us at once; cancelling
+    # closes the connections, and what was already recorded stays recorded.
+    worker = threading.Thread(target=lambda: finished.append(collection.run()), daemon=True)
+    try:
+        with Live(progress, console=console.error_console(), refresh_per_second=4,
+                  transient=True, redirect_stdout=False):
+            worker.start()
+            while worker.is_alive():
+                worker.join(0.2)
+    except KeyboardInterrupt:
+        collection.cancel()
+        worker.join(30)
+        console.error_console().print(
+            f"interrupted: what was collected is in incident {plan.incident.id}")
+        sys.exit(130)
+    if not finished:
+        raise RunbookError("the collection stopped without a report",
+                           "see $RUNBOOK_HOME/logs/runbook.log")
+    outcome = CollectOutcome(plan.incident.id, finished[0])
+    if as_json_output:
+        _print_json(outcome.as_json())
+    else:
+        out.print(console.collection_summary(outcome.incident_id, outcome.report))
+    sys.exit(0 if outcome.report.all_answered else 1)
+
+
+@cli.command()
+@json_option
+def collectors(as_json_output: bool) -> None:
+    """List the collectors and bundles."""
+    if as_json_output:
+        _print_json({"collectors": [c.__dict__ for c in COLLECTORS],
+                     "bundles": {k: list(v) for k, v in BUNDLES.items()}})
+        return
+    out.print(console.collector_table(COLLECTORS, BUNDLES))
+
+
+def parse_size(text: str) -> int:
+    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+    number, unit = text[:-1], text[-1:].upper()
+    if unit.isdigit():
+        number, unit = text, ""
+    if unit not in units or not number.replace(".", "", 1).isdigit():
+        raise RunbookError(f"{text!r} is not a size", "like 500K, 64M or 1G")
+    return int(float(number) * units[unit])
+
+
 # -- playbooks ----------------------------------------------------------------
 
 
@@ -382,19 +483,6 @@ def _print_error(error: RunbookError) -> None:
         err.print(f"  [dim]{error.hint}[/]")
 
 
-def _log_internal_error() -> Path | None:
-    try:
-        directory = paths.log_dir()
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / "runbook.log"
-        with path.open("a", encoding="utf-8") as log:
-            log.write(f"--- {datetime.now(UTC).isoformat()} runbook {__version__} "
-                      f"argv={sys.argv!r}\n{traceback.format_exc()}\n")
-        return path
-    except OSError:
-        return None
-
-
 def run(entry: Callable[..., Any], args: list[str] | None = None) -> int:
     """Run the CLI and turn every failure into a message and an exit status."""
     try:
@@ -420,7 +508,7 @@ def run(entry: Callable[..., Any], args: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     except Exception:  # noqa: BLE001 - our bug: log it, never show a traceback
-        where = _log_internal_error()
+        where = log_exception("cli")
         console.error_console().print(
             "[bold red]internal error[/]: this is a bug in runbook; nothing recorded was lost."
             + (f" Details: {where}" if where else ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 from rich.console import Console, Group
@@ -11,6 +12,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from runbook.engine.catalog import Collector
+from runbook.engine.runner import CollectionReport
 from runbook.hosts import Host
 from runbook.incident import IncidentState, Status, StepStatus, format_duration, summarize
 from runbook.playbook import LoadedPlaybook
@@ -173,3 +176,66 @@ def playbook_list(playbooks: list[LoadedPlaybook]) -> Table:
 
 def error_console() -> Console:
     return Console(stderr=True, highlight=False)
+
+
+LEVEL_STYLE = {"critical": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def collection_summary(incident_id: str, report: CollectionReport) -> Group:
+    """After a collection: one row per host, then the findings worth reading."""
+    hosts = Table(title=f"Collection for incident {incident_id}", title_justify="left")
+    for column in ("host", "state", "ok", "problems", "findings", "message"):
+        hosts.add_column(column, overflow="fold")
+    findings = Table(title="Findings", title_justify="left")
+    for column in ("level", "host", "resource", "finding", "evidence"):
+        findings.add_column(column, overflow="fold")
+    notable = 0
+    for result in report.hosts:
+        ok = sum(1 for r in result.runs if r.status == "ok")
+        problems = [f"{r.collector}: {r.status}" for r in result.runs
+                    if r.status not in ("ok", "skipped", "unreachable")]
+        levels = Counter(str(f.level) for f in result.findings)
+        hosts.add_row(
+            result.host.name, Text(str(result.state), style=_state_style(str(result.state))),
+            f"{ok}/{len(result.runs)}", escape("; ".join(problems[:4]) + (
+                f" (+{len(problems) - 4})" if len(problems) > 4 else "")),
+            ", ".join(f"{n} {lvl}" for lvl, n in sorted(levels.items())) or "-",
+            escape(" — ".join(x for x in (result.message, result.hint) if x) or ""))
+        for finding in sorted(result.findings, key=lambda f: _LEVEL_ORDER.get(str(f.level), 9)):
+            if str(finding.level) == "info":
+                continue
+            notable += 1
+            where = f"{finding.collector}:{finding.line}" if finding.line else finding.collector
+            findings.add_row(Text(str(finding.level), style=LEVEL_STYLE.get(str(finding.level),
+                                                                             "")),
+                             finding.host, finding.resource, escape(finding.summary),
+                             escape(where))
+    parts: list[object] = [hosts]
+    parts.append(findings if notable else Text("No warnings or critical findings.",
+                                               style="green"))
+    parts.append(Text(f"Evidence and timeline: runbook show {incident_id}", style="dim"))
+    return Group(*parts)
+
+
+_LEVEL_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+def _state_style(state: str) -> str:
+    return {"ok": "green", "failed": "yellow"}.get(state, "bold red")
+
+
+def collector_table(collectors: tuple[Collector, ...],
+                    bundles: dict[str, tuple[str, ...]]) -> Group:
+    table = Table(title="Collectors", title_justify="left")
+    for column in ("name", "group", "command", "fallbacks", "root", "timeout", "what"):
+        table.add_column(column, overflow="fold")
+    for c in collectors:
+        table.add_row(c.name, c.group, escape(c.command or f"({c.runs_on})"),
+                      escape("; ".join(c.fallbacks)) or "-", "yes" if c.needs_root else "",
+                      f"{c.timeout:g}s", c.description)
+    bundle_table = Table(title="Bundles", title_justify="left")
+    bundle_table.add_column("bundle")
+    bundle_table.add_column("collectors", overflow="fold")
+    for name, members in bundles.items():
+        bundle_table.add_row(name, ", ".join(members))
+    return Group(table, bundle_table)

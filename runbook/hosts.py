@@ -52,6 +52,7 @@ class Host:
             "groups": list(self.groups),
             "local": self.local,
             "source": self.source,
+            "vars": dict(self.vars),
         }
         return record
 
@@ -70,7 +71,12 @@ class Host:
             groups=tuple(record.get("groups") or ()),  # type: ignore[arg-type]
             local=bool(record.get("local")),
             source=str(record.get("source") or "journal"),
+            vars={str(k): str(v) for k, v in dict(record.get("vars") or {}).items()},  # type: ignore[call-overload]
         )
+
+    def var_list(self, name: str) -> list[str]:
+        """A host variable holding a list: `a.log, b.log` or `a.log b.log`."""
+        return [item for item in self.vars.get(name, "").replace(",", " ").split() if item]
 
 
 def _opt(value: object) -> str | None:

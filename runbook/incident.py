@@ -30,6 +30,7 @@ class EventType(StrEnum):
     ANSWER_RECORDED = "answer.recorded"
     NOTE_ADDED = "note.added"
     COLLECTOR_RAN = "collector.ran"
+    HOST_FAILED = "host.failed"
     COMMAND_PROPOSED = "command.proposed"
     COMMAND_APPROVED = "command.approved"
     COMMAND_EXECUTED = "command.executed"
@@ -102,6 +103,7 @@ class IncidentState:
     records: dict[str, str] = field(default_factory=dict)
     notes: list[Event] = field(default_factory=list)
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    host_problems: dict[str, dict[str, Any]] = field(default_factory=dict)
     commands: dict[str, CommandState] = field(default_factory=dict)
     announcements: list[dict[str, Any]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
@@ -209,6 +211,9 @@ def _apply(state: IncidentState, event: Event) -> None:
         state.notes.append(event)
     elif kind == EventType.COLLECTOR_RAN:
         state.evidence.append({**data, "event_id": event.id, "ts": event.ts})
+        state.host_problems.pop(str(data.get("host")), None)
+    elif kind == EventType.HOST_FAILED:
+        state.host_problems[str(data.get("host"))] = {**data, "ts": event.ts}
     elif kind.startswith("command."):
         _apply_command(state, event)
     elif kind == EventType.ANNOUNCEMENT_SENT:
@@ -314,8 +319,13 @@ def summarize(event: Event) -> str:
         case EventType.NOTE_ADDED:
             return f"Note: {d.get('text')}"
         case EventType.COLLECTOR_RAN:
+            findings = d.get("findings") or []
+            notable = sum(1 for f in findings if f.get("level") != "info")
+            extra = f", {notable} finding(s)" if notable else ""
             return (f"Collected {d.get('collector')} on {d.get('host')}: {d.get('status')}"
-                    f" (exit {d.get('exit_code')})")
+                    f" (exit {d.get('exit_code')}{extra})")
+        case EventType.HOST_FAILED:
+            return f"Host {d.get('host')} {d.get('state')}: {d.get('reason')}"
         case EventType.COMMAND_PROPOSED:
             return f"Proposed on {', '.join(d.get('hosts', []))}: {d.get('command')}"
         case EventType.COMMAND_APPROVED:
@@ -359,6 +369,8 @@ def as_json(state: IncidentState) -> dict[str, Any]:
              "updated_at": _iso(s.updated_at), "actor": s.actor}
             for s in state.steps.values()
         ],
+        "host_problems": {h: {k: (_iso(v) if isinstance(v, datetime) else v)
+                              for k, v in p.items()} for h, p in state.host_problems.items()},
         "answers": dict(state.answers),
         "records": dict(state.records),
         "evidence": [{k: (_iso(v) if isinstance(v, datetime) else v) for k, v in e.items()}

@@ -122,6 +122,11 @@ class SshdLab:
             "LogLevel ERROR",
             "PrintMotd no",
             "Subsystem sftp internal-sftp",
+            # Debian's bash sources ~/.bashrc for every command sshd runs unless
+            # SHLVL says it is nested. The lab runs as the developer, whose
+            # .bashrc (pyenv init here) cost 130 ms of CPU per command: a cost no
+            # real lab host would have, and one that would swamp the benchmarks.
+            "SetEnv SHLVL=1",
             self.extra_config,
             "",
         ])

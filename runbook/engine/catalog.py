@@ -20,9 +20,15 @@ class Collector:
     needs_root: bool = False
     timeout: float = 30.0
     parser: str | None = None
-    # where the command runs: on the target host, or on the operator's machine
-    # (ping and the ssh handshake are measured from where the operator sits).
+    # Where it runs:
+    #   target    - the command runs on the host (over SSH, or locally for localhost)
+    #   operator  - on the operator's machine, about the host (ping)
+    #   handshake - the SSH connection itself, timed (no command)
+    #   psutil    - this machine's metrics through psutil; local hosts only
     runs_on: str = "target"
+    # Seconds the command samples for; the longest start first, so a host's
+    # sampling commands overlap instead of queueing behind quick ones.
+    samples_for: float = 0.0
 
 
 def _c(name: str, command: str, group: str, description: str, **kw: object) -> Collector:
@@ -31,25 +37,29 @@ def _c(name: str, command: str, group: str, description: str, **kw: object) -> C
 
 COLLECTORS: tuple[Collector, ...] = (
     # connectivity: measured from the operator's side
-    _c("ping", "ping -c 5 -i 0.2 -W 2 {address}", "connectivity",
+    _c("ping", "ping -n -c 5 -i 0.2 -W 2 -- {address}", "connectivity",
        "ICMP reachability, loss and round-trip time", runs_on="operator", parser="ping",
        timeout=15),
-    _c("ssh-handshake", "(ssh handshake)", "connectivity",
-       "TCP connect, SSH key exchange and authentication, timed", runs_on="operator",
+    _c("ssh-handshake", "", "connectivity",
+       "TCP connect, SSH key exchange and authentication, timed", runs_on="handshake",
        timeout=15),
     # logs
     _c("dmesg", "dmesg -T --level=emerg,alert,crit,err,warn", "logs",
        "Kernel ring buffer: OOM killer, segfaults, I/O and filesystem errors",
-       fallbacks=("journalctl -k -n 500 --no-pager", "dmesg"), parser="dmesg", needs_root=True),
+       fallbacks=("journalctl -k -n 500 --no-pager", "dmesg | tail -n 500"), parser="dmesg",
+       needs_root=True),
     _c("syslog", "tail -n 500 /var/log/syslog", "logs", "Tail of syslog",
        fallbacks=("tail -n 500 /var/log/messages", "journalctl -n 500 --no-pager"),
        needs_root=True),
     _c("kern-log", "tail -n 500 /var/log/kern.log", "logs", "Tail of kern.log",
        fallbacks=("journalctl -k -n 500 --no-pager",), parser="dmesg", needs_root=True),
-    _c("app-logs", "(app log files from the playbook or inventory)", "logs",
-       "Tails of the named application log files"),
+    _c("app-logs", "for f in {app_logs}; do echo \"==> $f <==\"; tail -n 300 -- \"$f\"; done",
+       "logs", "Tails of the application log files named in the inventory (app_logs)"),
     # load: the classic first look
-    _c("uptime", "uptime", "load", "Load averages", parser="uptime"),
+    _c("uptime", "uptime; getconf _NPROCESSORS_ONLN", "load", "Load averages and CPU count",
+       parser="uptime"),
+    _c("system", "", "load", "Load, CPU, memory, swap, top processes and TCP states (psutil)",
+       runs_on="psutil", parser="system", samples_for=1),
     _c("w", "w", "load", "Who is logged in and what they run"),
     _c("ps", "ps auxwww", "load", "Every process with its full command line", parser="ps"),
     _c("top", "top -b -n 1 -c -w 512", "load", "One batch snapshot of top", parser="top"),
@@ -58,7 +68,7 @@ COLLECTORS: tuple[Collector, ...] = (
     _c("netstat-all", "netstat -taopen", "load", "All TCP sockets with states and timers",
        fallbacks=("ss -taopen",), parser="netstat_states"),
     _c("dstat", "dstat -tcmdngy 1 5", "load", "CPU, memory, disk and network, five seconds",
-       fallbacks=("vmstat 1 5",), timeout=20),
+       fallbacks=("vmstat 1 5",), timeout=20, samples_for=5),
     _c("sar-cpu", "sar -u", "load", "CPU utilisation history for today",
        fallbacks=("sar -u 1 3",), parser="sar"),
     _c("sar-mem", "sar -r", "load", "Memory history for today",
@@ -70,15 +80,17 @@ COLLECTORS: tuple[Collector, ...] = (
     _c("df-inodes", "df -iP", "load", "Filesystem inodes", parser="df"),
     # the 60-second performance checklist (Netflix's first minute on a host)
     _c("vmstat", "vmstat 1 5", "checklist60", "Run queue, memory, swap, I/O and CPU per second",
-       parser="vmstat", timeout=20),
+       parser="vmstat", timeout=20, samples_for=5),
     _c("mpstat", "mpstat -P ALL 1 5", "checklist60", "Per-CPU balance: one hot CPU?",
-       timeout=20),
-    _c("pidstat", "pidstat 1 5", "checklist60", "Per-process CPU over time", timeout=20),
+       timeout=20, samples_for=5),
+    _c("pidstat", "pidstat 1 5", "checklist60", "Per-process CPU over time",
+       timeout=20, samples_for=5),
     _c("iostat", "iostat -xz 1 5", "checklist60", "Disk utilisation, queue and latency",
-       timeout=20),
-    _c("sar-net", "sar -n DEV 1 5", "checklist60", "Network interface throughput", timeout=20),
+       timeout=20, samples_for=5),
+    _c("sar-net", "sar -n DEV 1 5", "checklist60", "Network interface throughput",
+       timeout=20, samples_for=5),
     _c("sar-tcp", "sar -n TCP,ETCP 1 5", "checklist60",
-       "TCP connection rates and retransmits", timeout=20),
+       "TCP connection rates and retransmits", timeout=20, samples_for=5),
     # what changed
     _c("last", "last -n 30 -F", "changes", "Recent logins", fallbacks=("last -n 30",)),
     _c("packages", "tail -n 200 /var/log/dpkg.log", "changes", "Recent package changes",

@@ -1,0 +1,115 @@
+"""`runbook collect` as a use case: which incident, which hosts, which collectors.
+
+Front ends (CLI, TUI) call `plan_collection` and then run the plan with their
+own progress observer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runbook.engine.catalog import Collector, expand
+from runbook.engine.runner import Collection, CollectionReport, CollectOptions, Observer
+from runbook.errors import RunbookError
+from runbook.hosts import Host
+from runbook.incident import EventType
+from runbook.inventory import load_inventory
+from runbook.playbook import find_playbook
+from runbook.store import Incident, IncidentStore
+from runbook.transport.known_hosts import default_known_hosts_files
+from runbook.transport.ssh import SshOptions
+
+DEFAULT_PLAYBOOK = "generic-host"
+
+
+@dataclass
+class CollectRequest:
+    hosts: list[str] = field(default_factory=list)
+    incident_id: str | None = None
+    bundle: str | None = None
+    collectors: list[str] = field(default_factory=list)
+    accept_new: bool = False
+    known_hosts: list[Path] = field(default_factory=list)
+    parallel: int = 64
+    connect_timeout: float = 10.0
+    max_output: int = 64 * 1024 * 1024
+    inventories: list[Path] = field(default_factory=list)
+    actor: str = "runbook"
+    step: str | None = None
+
+
+@dataclass
+class CollectionPlan:
+    incident: Incident
+    hosts: list[Host]
+    collectors: list[Collector]
+    options: CollectOptions
+
+    def collection(self, observer: Observer | None = None) -> Collection:
+        return Collection(self.incident, self.hosts, self.collectors, self.options, observer)
+
+
+@dataclass
+class CollectOutcome:
+    incident_id: str
+    report: CollectionReport
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "incident": self.incident_id,
+            "all_answered": self.report.all_answered,
+            "started_at": self.report.started_at.isoformat(),
+            "ended_at": self.report.ended_at.isoformat(),
+            "hosts": [{
+                "name": h.host.name, "state": str(h.state), "message": h.message,
+                "hint": h.hint,
+                "runs": [{
+                    "collector": r.collector, "status": r.status, "exit_code": r.exit_code,
+                    "message": r.message,
+                    "evidence": r.evidence.as_dict() if r.evidence else None,
+                    "findings": [f.as_dict() for f in r.findings],
+                } for r in h.runs],
+            } for h in self.report.hosts],
+        }
+
+
+def plan_collection(store: IncidentStore, request: CollectRequest) -> CollectionPlan:
+    lookup = expand(request.collectors, request.bundle or (None if request.collectors
+                                                           else "full"))
+    if lookup.unknown:
+        raise RunbookError(f"unknown collector: {', '.join(lookup.unknown)}",
+                           "see `runbook collectors`")
+    inventory = load_inventory(request.inventories)
+    incident: Incident | None = None
+    if request.incident_id:
+        incident = Incident(store, store.resolve_id(request.incident_id))
+        state = incident.state()
+        if str(state.status) == "closed":
+            raise RunbookError(f"incident {incident.id} is closed",
+                               "reopen it, or collect without --incident")
+        hosts = inventory.select(request.hosts) if request.hosts else list(state.hosts)
+        known = {h.name for h in state.hosts}
+        added = [h for h in hosts if h.name not in known]
+        if added:
+            incident.append(EventType.HOSTS_ADDED, {"hosts": [h.as_record() for h in added]},
+                            request.actor)
+    else:
+        if not request.hosts:
+            raise RunbookError("name the hosts to collect from",
+                               "e.g. `runbook collect localhost` or `runbook collect role:web`")
+        hosts = inventory.select(request.hosts)
+        names = ", ".join(h.name for h in hosts[:3]) + (" …" if len(hosts) > 3 else "")
+        incident = store.create(playbook=find_playbook(DEFAULT_PLAYBOOK), hosts=hosts,
+                                title=f"Collection on {names}", actor=request.actor)
+    if not hosts:
+        raise RunbookError("no hosts to collect from")
+    files = request.known_hosts or default_known_hosts_files()
+    options = CollectOptions(
+        ssh=SshOptions(connect_timeout=request.connect_timeout, accept_new=request.accept_new,
+                       known_hosts_files=list(files)),
+        parallel_hosts=request.parallel, max_output=request.max_output, actor=request.actor,
+        step=request.step,
+        resolve_jump=lambda text: inventory.select([text])[0])
+    return CollectionPlan(incident, hosts, list(lookup.collectors), options)
