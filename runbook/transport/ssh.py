@@ -341,12 +341,20 @@ class SshConnection:
         while True:
             try:
                 return self.transport.open_session(timeout=max(1.0, deadline - time.monotonic()))
-            except paramiko.ChannelException:
+            except (paramiko.ChannelException, paramiko.SSHException) as exc:
+                # The server refuses a session while it still counts one we just
+                # closed (MaxSessions). paramiko keeps the refusal in one slot per
+                # connection, so under concurrency it may surface as a plain
+                # "Unable to open channel." instead of a ChannelException.
+                retryable = isinstance(exc, paramiko.ChannelException) or (
+                    self.transport.is_active() and "Unable to open channel" in str(exc))
+                if not retryable:
+                    raise HostError(HostState.FAILED, f"cannot open a channel: {exc}") from None
                 if time.monotonic() + pause > deadline:
                     return None
                 time.sleep(pause)
                 pause = min(pause * 2, 1.0)
-            except (paramiko.SSHException, OSError, EOFError) as exc:
+            except (OSError, EOFError) as exc:
                 raise HostError(HostState.FAILED, f"cannot open a channel: {exc}") from None
 
     @staticmethod
