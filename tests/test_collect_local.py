@@ -1,0 +1,118 @@
+"""Collecting on localhost: subprocess and psutil, no SSH."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import psutil
+
+from runbook.engine.catalog import Collector, expand
+from runbook.engine.runner import Collection, RunStatus
+from runbook.hosts import Host
+from runbook.incident import EventType
+from runbook.playbook import find_playbook
+from runbook.store import IncidentStore
+from runbook.transport.base import HostState
+from runbook.transport.local import LocalConnection
+
+LOCAL = Host(name="localhost", address="localhost", local=True, source="local")
+
+
+def collect(*collectors: Collector, hosts: list[Host] | None = None):
+    store = IncidentStore()
+    incident = store.create(playbook=find_playbook("generic-host"), hosts=hosts or [LOCAL],
+                            title="local", actor="tester")
+    report = Collection(incident, hosts or [LOCAL], list(collectors)).run()
+    return store, incident, report
+
+
+def test_local_run_streams_both_outputs_and_exit_code() -> None:
+    out: list[bytes] = []
+    err: list[bytes] = []
+    outcome = LocalConnection().run("echo out; echo err >&2; exit 4", timeout=5,
+                                    on_stdout=out.append, on_stderr=err.append)
+    assert outcome.exit_code == 4
+    assert b"".join(out) == b"out\n" and b"".join(err) == b"err\n"
+
+
+def test_local_timeout_stops_the_whole_process_group() -> None:
+    marker = f"{time.monotonic_ns() % 100000 + 700000}"
+    started = time.monotonic()
+    outcome = LocalConnection().run(f"sleep {marker} & sleep {marker}; echo never", timeout=1,
+                                    on_stdout=lambda _: None, on_stderr=lambda _: None)
+    assert outcome.timed_out and outcome.stopped_remotely
+    assert time.monotonic() - started < 5
+    left = [p for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"] == ["sleep", marker]]
+    assert left == [], "the background child must be stopped too"
+
+
+def test_full_bundle_on_localhost_records_evidence_and_journal(runbook_home: Path) -> None:
+    store, incident, report = collect(*expand(bundle="load").collectors)
+    [host] = report.hosts
+    assert host.state == HostState.OK, [(r.collector, r.status, r.message) for r in host.runs]
+    by_name = {r.collector: r for r in host.runs}
+    # dstat is not installed here: the fallback answered, and the summary says so
+    if by_name["dstat"].evidence and len(by_name["dstat"].evidence.attempts) > 1:
+        assert "fallback" in (by_name["dstat"].message or "")
+    system = by_name["system"]
+    assert system.status == RunStatus.OK
+    text = (store.directory(incident.id) / system.evidence.stdout).read_text()
+    assert text.startswith("cpus: ") and "memory:" in text and "tcp_states:" in text
+    state = store.load(incident.id)
+    ran = [e for e in state.events if e.type == EventType.COLLECTOR_RAN]
+    assert len(ran) == len([r for r in host.runs if r.evidence])
+    for event in ran:
+        meta = store.directory(incident.id) / event.data["meta"]
+        assert meta.exists() and event.data["command"]
+        assert event.data["started_at"] <= event.data["ended_at"]
+
+
+def test_missing_tool_falls_back_and_only_missing_is_not_installed() -> None:
+    fallback = Collector("probe", "definitely-not-a-tool --x", "test", "probe",
+                         fallbacks=("echo fallback-ok",))
+    missing = Collector("absent", "definitely-not-a-tool", "test", "absent",
+                        fallbacks=("also-not-a-tool",))
+    store, incident, report = collect(fallback, missing)
+    runs = {r.collector: r for r in report.hosts[0].runs}
+    assert runs["probe"].status == RunStatus.OK
+    assert "echo fallback-ok" in runs["probe"].message
+    out = store.directory(incident.id) / runs["probe"].evidence.stdout
+    assert out.read_bytes() == b"fallback-ok\n"
+    assert runs["absent"].status == RunStatus.NOT_INSTALLED
+    assert "not installed" in runs["absent"].message
+    assert report.hosts[0].state == HostState.FAILED
+
+
+def test_output_past_the_cap_is_marked_and_counted() -> None:
+    store = IncidentStore()
+    incident = store.create(playbook=find_playbook("generic-host"), hosts=[LOCAL], title="cap",
+                            actor="t")
+    from runbook.engine.runner import CollectOptions
+
+    big = Collector("big", "head -c 300000 /dev/zero", "test", "big")
+    report = Collection(incident, [LOCAL], [big], CollectOptions(max_output=100000)).run()
+    run = report.hosts[0].runs[0]
+    data = (store.directory(incident.id) / run.evidence.stdout).read_bytes()
+    assert data.startswith(b"\0" * 100000)
+    assert b"[runbook: output truncated after 100000 bytes; 200000 more bytes" in data
+    assert run.evidence.stdout_bytes == 300000 and run.evidence.truncated
+
+
+def test_a_parser_or_collector_bug_does_not_stop_other_collectors(monkeypatch) -> None:
+    import runbook.engine.runner as runner
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("bug in rendering")
+
+    ok = Collector("fine", "echo fine", "test", "fine")
+    bad = Collector("bad", "echo {address}", "test", "bad")
+    monkeypatch.setattr(runner, "render_command",
+                        lambda template, host: broken() if "{address}" in template else template)
+    store, incident, report = collect(ok, bad)
+    runs = {r.collector: r for r in report.hosts[0].runs}
+    assert runs["fine"].status == RunStatus.OK
+    assert runs["bad"].status == RunStatus.ERROR and "internal error" in runs["bad"].message
+    log = Path(store.root).parent / "logs" / "runbook.log"
+    assert "bug in rendering" in log.read_text()
