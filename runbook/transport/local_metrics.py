@@ -18,7 +18,7 @@ def snapshot(sample_seconds: float = 1.0, top: int = 5) -> str:
     cpus = psutil.cpu_count() or 1
     load = os.getloadavg()
     lines.append(f"cpus: {cpus}")
-    lines.append(f"load: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    lines.append(f"load average: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}")
     processes = list(psutil.process_iter(["pid", "name", "username", "memory_percent"]))
     for process in processes:  # prime per-process CPU counters for the sample
         with contextlib.suppress(psutil.Error):
