@@ -6,9 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from runbook.lab import SshdLab
+    from tests.fleet import Blackhole, DeadEndpoint
 
 
 @pytest.fixture(autouse=True)
@@ -36,3 +42,55 @@ def run_cli(*args: str, check: bool = True, env: dict[str, str] | None = None,
             f"runbook {' '.join(args)} exited {result.returncode}\n"
             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
     return result
+
+
+# -- a real sshd fleet on loopback (see tests/fleet.py) ---------------------------
+
+
+@pytest.fixture(scope="session")
+def sshd_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdLab]:
+    """Four real sshd daemons (lab1..lab4 on 127.0.0.60-63), shared by the session.
+    Tests must not change their keys or known_hosts: use `own_sshd_lab` for that."""
+    from tests.fleet import FLEET_FIRST_OCTET, FLEET_SIZE, start_lab
+
+    lab = start_lab(tmp_path_factory.mktemp("sshd-fleet"), FLEET_SIZE, FLEET_FIRST_OCTET)
+    try:
+        yield lab
+    finally:
+        lab.stop()
+
+
+@pytest.fixture
+def own_sshd_lab(tmp_path: Path) -> Iterator[SshdLab]:
+    """A one-host lab of the test's own, free to have its host key rotated."""
+    from tests.fleet import start_lab
+
+    lab = start_lab(tmp_path / "own-lab", 1, 90)
+    try:
+        yield lab
+    finally:
+        lab.stop()
+
+
+@pytest.fixture
+def blackhole() -> Iterator[Blackhole]:
+    """A loopback TCP listener that accepts and never sends a byte."""
+    from tests.fleet import Blackhole
+
+    hole = Blackhole("127.0.0.1")
+    try:
+        yield hole
+    finally:
+        hole.stop()
+
+
+@pytest.fixture
+def dead_endpoint() -> Iterator[DeadEndpoint]:
+    """A loopback address:port with nothing listening (connections are refused)."""
+    from tests.fleet import DeadEndpoint
+
+    endpoint = DeadEndpoint.open("127.0.0.1")
+    try:
+        yield endpoint
+    finally:
+        endpoint.close()

@@ -1,0 +1,118 @@
+"""A fleet of real sshd daemons on loopback for the collection tests, and the
+ways a host can be broken: nothing listening, or a listener that never speaks.
+
+The daemons come from `runbook.lab.SshdLab`; this module only adds what the
+tests need around it (Host objects, inventory files, broken endpoints).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from runbook.hosts import Host
+from runbook.lab import SshdLab, find_sshd
+from runbook.transport.ssh import SshOptions
+
+# Each lab gets its own block of 127.0.0.x addresses, so a function-scoped lab
+# whose key is rotated never shares an address:port with the session fleet.
+FLEET_FIRST_OCTET = 60
+FLEET_SIZE = 4
+
+
+def require_sshd() -> None:
+    if find_sshd() is None:
+        pytest.skip("OpenSSH sshd is not installed (apt-get install openssh-server); "
+                    "the SSH collection tests need real daemons")
+
+
+def start_lab(directory: Path, count: int, first_octet: int, extra_config: str = "") -> SshdLab:
+    """A started lab; stopped again (every daemon) if starting any of them fails."""
+    require_sshd()
+    lab = SshdLab(directory, count=count, first_octet=first_octet, extra_config=extra_config)
+    try:
+        lab.start()
+    except BaseException:
+        lab.stop()
+        raise
+    return lab
+
+
+def lab_hosts(lab: SshdLab, **overrides: object) -> list[Host]:
+    """The lab's daemons as inventory hosts (named lab1, lab2, ...)."""
+    settings: dict[str, object] = {"user": lab.user, "identity_file": str(lab.client_key),
+                                   "source": "inventory", **overrides}
+    return [Host(name=h.name, address=h.address, port=h.port, **settings)  # type: ignore[arg-type]
+            for h in lab.hosts]
+
+
+def lab_options(lab: SshdLab, *, known_hosts: Path | None = None,
+                connect_timeout: float = 2.0, **kw: object) -> SshOptions:
+    """SSH options that use only the lab's files: no agent, no ~/.ssh keys."""
+    return SshOptions(connect_timeout=connect_timeout,
+                      known_hosts_files=[known_hosts or lab.known_hosts],
+                      use_agent=False, default_identities=False, **kw)  # type: ignore[arg-type]
+
+
+def write_inventory(lab: SshdLab, path: Path, extra: str = "") -> Path:
+    """The lab's inventory YAML, with `extra` host entries appended under hosts:."""
+    path.write_text(lab.inventory_yaml() + extra)
+    return path
+
+
+@dataclass
+class DeadEndpoint:
+    """An address:port where nothing listens: connecting is refused at once.
+
+    The port stays bound (never listening) while the test runs, so no other
+    process can start listening there and make it reachable."""
+
+    address: str
+    port: int
+    _socket: socket.socket = field(repr=False)
+
+    @classmethod
+    def open(cls, address: str = "127.0.0.1") -> DeadEndpoint:
+        sock = socket.socket()
+        sock.bind((address, 0))
+        return cls(address, sock.getsockname()[1], sock)
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+class Blackhole:
+    """A TCP listener that accepts every connection and never sends a byte:
+    what a hung sshd, or a proxy eating the connection, looks like."""
+
+    def __init__(self, address: str = "127.0.0.1") -> None:
+        self._listener = socket.socket()
+        self._listener.bind((address, 0))
+        self._listener.listen(16)
+        self.address, self.port = self._listener.getsockname()[:2]
+        self.accepted: list[socket.socket] = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="blackhole", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # the listener was closed
+            self.accepted.append(conn)  # held open, silent, until stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with contextlib.suppress(OSError):  # not connected: nothing to shut down
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._thread.join(5)
+        for conn in self.accepted:
+            conn.close()
