@@ -8,6 +8,7 @@ an interrupted collection keeps what it already recorded.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import threading
@@ -130,8 +131,11 @@ class Collection:
         self._connections: list[Connection] = []
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
+        self._run_slots = threading.BoundedSemaphore(64)
 
     def run(self) -> CollectionReport:
+        # Where the hard limit is low, queue collectors instead of running out of files.
+        self._run_slots = threading.BoundedSemaphore(raise_open_file_limit())
         started = datetime.now(UTC)
         results = [HostResult(h) for h in self.hosts]
         workers = max(1, min(self.options.parallel_hosts, len(results)))
@@ -261,6 +265,12 @@ class Collection:
         except MissingField as exc:
             self._skip(result, collector, str(exc))
             return
+        with self._run_slots:
+            self._run_commands(connection, host, collector, result, context, commands)
+
+    def _run_commands(self, connection: Connection, host: Host, collector: Collector,
+                      result: HostResult, context: ParseContext | None,
+                      commands: list[str]) -> None:
         self.observer.collector_changed(host.name, collector.name, RunStatus.RUNNING, None)
         writer = EvidenceWriter(self.incident.store.directory(self.incident.id), host.name,
                                 collector.name, self.options.max_output)
@@ -370,6 +380,25 @@ class Collection:
         with self._lock:
             result.runs.append(run)
         self.observer.collector_changed(run.host, run.collector, run.status, run.message)
+
+
+FDS_PER_RUN = 6  # channel pipe (2), evidence stdout/stderr (2), meta and log writes
+
+
+def raise_open_file_limit(wanted: int = 65536) -> int:
+    """Each running collector holds a channel pipe and two evidence files: 50 hosts
+    pass the common soft limit of 1024 descriptors, so lift it towards the hard
+    one. Returns how many collectors may run at once within the limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    usable = wanted if soft == resource.RLIM_INFINITY else soft
+    return max(4, (usable - 128) // FDS_PER_RUN)
 
 
 class MissingField(Exception):
