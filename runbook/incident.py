@@ -33,6 +33,9 @@ class EventType(StrEnum):
     HOST_FAILED = "host.failed"
     COMMAND_PROPOSED = "command.proposed"
     COMMAND_APPROVED = "command.approved"
+    # Written before a remediation runs anywhere: a crash mid-run still shows it
+    # was launched, and a launched command is never launched again.
+    COMMAND_STARTED = "command.started"
     COMMAND_EXECUTED = "command.executed"
     ANNOUNCEMENT_SENT = "announcement.sent"
     RESOLVED = "incident.resolved"
@@ -79,6 +82,18 @@ class CommandState:
     proposed_by: str
     approvals: list[str] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+    template: str | None = None
+    commands: dict[str, str] = field(default_factory=dict)  # host -> the exact command
+    needs_root: bool = False
+    timeout: float | None = None
+    proposed_at: datetime | None = None
+    started_at: datetime | None = None
+    started_by: str | None = None
+
+    @property
+    def executed(self) -> bool:
+        """Launched (or finished): it never runs again; re-running needs a new proposal."""
+        return self.started_at is not None or bool(self.results)
 
 
 @dataclass
@@ -269,13 +284,18 @@ def _apply_command(state: IncidentState, event: Event) -> None:
         state.commands[command_id] = CommandState(
             id=command_id, step=data.get("step"), command=str(data.get("command", "")),
             hosts=list(data.get("hosts", [])), rollback=data.get("rollback"),
-            review_required=bool(data.get("review_required")), proposed_by=event.actor)
+            review_required=bool(data.get("review_required")), proposed_by=event.actor,
+            template=data.get("template"), commands=dict(data.get("commands") or {}),
+            needs_root=bool(data.get("needs_root")), timeout=data.get("timeout"),
+            proposed_at=event.ts)
         return
     command = state.commands.get(command_id)
     if command is None:
         return
     if event.type == EventType.COMMAND_APPROVED:
         command.approvals.append(str(data.get("approver") or event.actor))
+    elif event.type == EventType.COMMAND_STARTED:
+        command.started_at, command.started_by = event.ts, event.actor
     elif event.type == EventType.COMMAND_EXECUTED:
         command.results.append({**data, "ts": event.ts})
 
@@ -330,6 +350,9 @@ def summarize(event: Event) -> str:
             return f"Proposed on {', '.join(d.get('hosts', []))}: {d.get('command')}"
         case EventType.COMMAND_APPROVED:
             return f"Approved by {d.get('approver')}: command {d.get('command_id')}"
+        case EventType.COMMAND_STARTED:
+            return (f"Running command {d.get('command_id')} on "
+                    f"{', '.join(d.get('hosts', []))} (confirmed: {d.get('confirmation')!r})")
         case EventType.COMMAND_EXECUTED:
             return f"Executed on {d.get('host')}: exit {d.get('exit_code')}"
         case EventType.ANNOUNCEMENT_SENT:
@@ -379,6 +402,10 @@ def as_json(state: IncidentState) -> dict[str, Any]:
             {"id": c.id, "step": c.step, "command": c.command, "hosts": c.hosts,
              "rollback": c.rollback, "review_required": c.review_required,
              "proposed_by": c.proposed_by, "approvals": c.approvals,
+             "template": c.template, "commands": c.commands, "needs_root": c.needs_root,
+             "timeout": c.timeout, "proposed_at": _iso(c.proposed_at),
+             "started_at": _iso(c.started_at), "started_by": c.started_by,
+             "executed": c.executed,
              "results": [{k: (_iso(v) if isinstance(v, datetime) else v)
                           for k, v in r.items()} for r in c.results]}
             for c in state.commands.values()

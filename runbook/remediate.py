@@ -1,0 +1,565 @@
+"""Remediation: a playbook's command, proposed, reviewed, confirmed, then run.
+
+"Avoid the second incident": nothing runs from a single stray action.
+- `propose` renders the command once per target host and journals the exact
+  text; from then on that text is what is reviewed, previewed and run (it is
+  never rendered again, so a later answer cannot change an approved command).
+- `approve` records a named reviewer; a step with `review: true` needs one who
+  is not the proposer.
+- `execute` needs the typed confirmation (`expected_confirmation`), journals
+  `command.started` before anything runs, and never runs a command twice.
+- `dry_run` shows what would run and journals nothing: it reads the proposal,
+  which is already in the journal, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import os
+import re
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from runbook.bugs import log_exception
+from runbook.engine.runner import SUDO_REFUSED, sudo
+from runbook.errors import HostSelectionError, RunbookError
+from runbook.evidence import DEFAULT_CAP, EvidenceRecord, EvidenceWriter
+from runbook.hosts import Host
+from runbook.incident import CommandState, EventType, IncidentState, Status
+from runbook.inventory import Inventory
+from runbook.journal import Event
+from runbook.playbook import RemediateStep
+from runbook.store import Incident
+from runbook.templating import render_command
+from runbook.transport.base import Connection, HostError
+from runbook.transport.local import LocalConnection
+from runbook.transport.ssh import SshConnector, SshOptions
+
+OutputSink = Callable[[str, str, bytes], None]  # (host, "stdout" | "stderr", bytes)
+
+DEFAULT_PARALLEL = 16
+# Words that are not a person: an approval must say who read the command.
+_NOT_A_NAME = frozenset({"me", "myself", "self", "i", "yes", "y", "ok", "okay", "approved",
+                         "lgtm", "-", "n/a", "na", "none", "nobody", "someone", "anyone"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class ExecStatus:
+    OK = "ok"
+    FAILED = "failed"  # ran, exited non-zero or was killed by a signal
+    TIMEOUT = "timeout"
+    ERROR = "error"  # the connection broke while it ran
+    NEEDS_ROOT = "needs-root"  # sudo -n refused: the command did not run
+    CANCELLED = "cancelled"  # stopped by the operator before it started on this host
+    # A host that could not be reached records the HostState: unreachable,
+    # timeout (never spoke SSH) or refused (host key, authentication).
+
+
+@dataclass(frozen=True)
+class Proposal:
+    command_id: str
+    step: str
+    template: str
+    commands: dict[str, str]  # host -> the exact command, values shell-quoted
+    rollback: str
+    review_required: bool
+    needs_root: bool
+    timeout: float
+    confirmation: str  # what `execute` will want typed
+    event: Event
+
+    @property
+    def hosts(self) -> list[str]:
+        return list(self.commands)
+
+
+@dataclass
+class ExecutionResult:
+    host: str
+    command: str
+    status: str
+    exit_code: int | None = None
+    timed_out: bool = False
+    message: str | None = None
+    hint: str | None = None
+    evidence: EvidenceRecord | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"host": self.host, "command": self.command, "status": self.status,
+                "exit_code": self.exit_code, "timed_out": self.timed_out,
+                "message": self.message, "hint": self.hint,
+                "evidence": self.evidence.as_dict() if self.evidence else None}
+
+
+# -- propose ------------------------------------------------------------------------
+
+
+def propose(incident: Incident, step_id: str, actor: str,
+            hosts: list[str] | str | None = None) -> Proposal:
+    """Render the step's command for each target host and journal the proposal.
+
+    `hosts` narrows the step's own targets (it never widens them): a selector,
+    or several, matched against the incident's hosts like the inventory does.
+    """
+    state = _open_state(incident)
+    step = _remediate_step(incident, state, step_id)
+    targets = _targets(state, step, hosts)
+    context = state.template_context()
+    # Render every host before recording anything: one refused value, no proposal.
+    commands: dict[str, str] = {}
+    for host in targets:
+        command = render_command(step.command, {**context, "host": host.name}).strip()
+        if not command:
+            raise RunbookError(f"step {step_id!r} renders an empty command for {host.name}",
+                               "fix the playbook's command template")
+        commands[host.name] = command
+    distinct = set(commands.values())
+    command_id = _new_command_id(state)
+    data = {
+        "command_id": command_id,
+        "step": step.id,
+        "title": step.title,
+        "template": step.command,
+        # One line for the timeline: the command itself when every host runs the same.
+        "command": next(iter(distinct)) if len(distinct) == 1 else step.command,
+        "commands": commands,
+        "hosts": list(commands),
+        "selector": ",".join(hosts) if isinstance(hosts, list) else (hosts or step.hosts),
+        "rollback": step.rollback,
+        "review_required": step.review,
+        "needs_root": step.needs_root,
+        "timeout": step.timeout,
+    }
+    event = incident.append(EventType.COMMAND_PROPOSED, data, actor)
+    return Proposal(command_id=command_id, step=step.id, template=step.command,
+                    commands=commands, rollback=step.rollback, review_required=step.review,
+                    needs_root=step.needs_root, timeout=step.timeout,
+                    confirmation=_confirmation_for(len(commands)), event=event)
+
+
+def _remediate_step(incident: Incident, state: IncidentState, step_id: str) -> RemediateStep:
+    if step_id not in state.steps:
+        remediations = [s.step.id for s in state.steps.values() if s.step.kind == "remediate"]
+        raise RunbookError(f"incident {incident.id} has no step {step_id!r}",
+                           f"remediation steps: {', '.join(remediations) or 'none'}")
+    step = state.steps[step_id].step
+    if not isinstance(step, RemediateStep):
+        raise RunbookError(f"step {step_id!r} is a {step.kind} step, not a remediation",
+                           "only `kind: remediate` steps carry a command to run")
+    return step
+
+
+def _targets(state: IncidentState, step: RemediateStep,
+             narrow: list[str] | str | None) -> list[Host]:
+    if not state.hosts:
+        raise HostSelectionError(f"incident {state.id} has no hosts to run {step.id!r} on",
+                                 "add hosts: `runbook collect --incident ID HOST`")
+    chosen = select_hosts(state.hosts, [step.hosts])
+    if narrow:
+        wanted = select_hosts(state.hosts, [narrow] if isinstance(narrow, str) else narrow)
+        outside = [h.name for h in wanted if h not in chosen]
+        if outside:
+            raise HostSelectionError(
+                f"{', '.join(outside)} {'is' if len(outside) == 1 else 'are'} not a target of "
+                f"step {step.id!r} (hosts: {step.hosts} -> "
+                f"{', '.join(h.name for h in chosen)})",
+                "--host can only narrow the step's own targets")
+        chosen = wanted
+    return chosen
+
+
+def select_hosts(hosts: list[Host], selectors: list[str]) -> list[Host]:
+    """The incident hosts that selectors pick: `all`, a name, a glob, a group,
+    group:/role:/tag:/project:NAME. Never a host the incident lacks."""
+    groups: dict[str, list[str]] = {}
+    for host in hosts:
+        for group in host.groups:
+            groups.setdefault(group, []).append(host.name)
+    scope = Inventory(hosts={h.name: h for h in hosts}, groups=groups)
+    picked = {h.name for h in scope.select(selectors, allow_ad_hoc=False)}
+    return [h for h in hosts if h.name in picked]
+
+
+def _new_command_id(state: IncidentState) -> str:
+    while True:
+        candidate = secrets.token_hex(3)
+        if candidate not in state.commands:
+            return candidate
+
+
+# -- approve ------------------------------------------------------------------------
+
+
+def approve(incident: Incident, command_id: str, reviewer: str, actor: str) -> Event:
+    """Record that `reviewer` read the exact commands and agrees they should run."""
+    state = _open_state(incident)
+    command = find_command(state, command_id)
+    name = " ".join(reviewer.split())
+    if not name or _CONTROL.search(reviewer) or name.lower() in _NOT_A_NAME:
+        raise RunbookError(f"{reviewer!r} is not a reviewer's name",
+                           "--reviewer NAME: the person who read the exact commands")
+    if command.executed:
+        raise RunbookError(f"command {command.id} has already run; approving it changes nothing",
+                           f"propose it again: `runbook propose {incident.id} {command.step}`")
+    if command.review_required and same_person(name, command.proposed_by):
+        raise RunbookError(
+            f"{name} proposed command {command.id} and cannot also be its reviewer",
+            "this step needs a second person: ask another engineer to read it "
+            f"(`runbook execute {incident.id} {command.id} --dry-run`) and approve it")
+    if any(same_person(name, earlier) for earlier in command.approvals):
+        raise RunbookError(f"{name} has already approved command {command.id}")
+    return incident.append(EventType.COMMAND_APPROVED,
+                           {"command_id": command.id, "step": command.step, "approver": name},
+                           actor)
+
+
+def same_person(a: str, b: str) -> bool:
+    """`alice`, `Alice` and `alice@bastion` are one person: actors are user@host."""
+    def who(text: str) -> str:
+        return text.strip().casefold().split("@", 1)[0]
+
+    return a.strip().casefold() == b.strip().casefold() or who(a) == who(b)
+
+
+def review_satisfied(command: CommandState) -> bool:
+    if not command.review_required:
+        return True
+    return any(not same_person(a, command.proposed_by) for a in command.approvals)
+
+
+# -- confirm and preview ----------------------------------------------------------------
+
+
+def expected_confirmation(command: CommandState) -> str:
+    """What the operator types to run it: `run on 3 hosts`.
+
+    The host count is the thing that goes wrong (a selector picked more hosts
+    than meant), so the operator has to read it and type it. The command id is
+    already on the same command line, and an executed id never runs again.
+    """
+    return _confirmation_for(len(command.hosts))
+
+
+def _confirmation_for(count: int) -> str:
+    return f"run on {count} host{'' if count == 1 else 's'}"
+
+
+def confirmation_matches(typed: str, command: CommandState) -> bool:
+    """Exact words; case and extra spaces do not matter."""
+    return " ".join(typed.split()).lower() == expected_confirmation(command)
+
+
+def dry_run(incident: Incident, command_id: str) -> list[tuple[str, str]]:
+    """(host, command) exactly as `execute` would run them, with `sudo -n` where
+    root is needed and the login user is not root. Runs and records nothing."""
+    state = incident.state()
+    command = find_command(state, command_id)
+    _require_rendered(incident, command)
+    plan: list[tuple[str, str]] = []
+    for name in command.hosts:
+        host = state.host(name)
+        root = host is not None and _will_be_root(host)
+        plan.append((name, _final_command(command, command.commands[name], root)))
+    return plan
+
+
+def _will_be_root(host: Host) -> bool:
+    if host.local:
+        return os.geteuid() == 0
+    return (host.user or getpass.getuser()) == "root"
+
+
+def _final_command(command: CommandState, rendered: str, is_root: bool) -> str:
+    return sudo(rendered) if command.needs_root and not is_root else rendered
+
+
+# -- execute --------------------------------------------------------------------------
+
+
+def execute(incident: Incident, command_id: str, actor: str, confirmation: str,
+            ssh_options: SshOptions | None = None, on_output: OutputSink | None = None,
+            **options: Any) -> list[ExecutionResult]:
+    """Run a proposed command on its hosts; see `Execution` for the options."""
+    return Execution(incident, command_id, actor, confirmation, ssh_options, on_output,
+                     **options).run()
+
+
+class Execution:
+    """One run of one proposal, on each of its hosts in parallel (bounded).
+
+    `check()` raises RunbookError for anything the operator must fix; `run()`
+    checks again under a lock, journals `command.started`, then runs. A host
+    that fails is a result, never an exception that stops the others.
+    """
+
+    def __init__(self, incident: Incident, command_id: str, actor: str, confirmation: str,
+                 ssh_options: SshOptions | None = None, on_output: OutputSink | None = None,
+                 *, parallel: int = DEFAULT_PARALLEL,
+                 resolve_jump: Callable[[str], Host] | None = None,
+                 max_output: int = DEFAULT_CAP) -> None:
+        self.incident = incident
+        self.command_id = command_id
+        self.actor = actor
+        self.confirmation = confirmation
+        self.ssh_options = ssh_options or SshOptions()
+        self.on_output = on_output
+        self.parallel = parallel
+        self.resolve_jump = resolve_jump
+        self.max_output = max_output
+        self._connections: list[Connection] = []
+        self._lock = threading.Lock()
+        self._cancelled = threading.Event()
+
+    def check(self, state: IncidentState | None = None) -> CommandState:
+        state = state or _open_state(self.incident)
+        if state.status != Status.OPEN:
+            raise _not_open(self.incident, state)
+        command = find_command(state, self.command_id)
+        _require_rendered(self.incident, command)
+        if command.executed:
+            ran = (command.started_at.isoformat(timespec="seconds").replace("+00:00", "Z")
+                   if command.started_at else "earlier")
+            raise RunbookError(
+                f"command {command.id} already ran ({ran}, by {command.started_by or '?'}); "
+                "a command never runs twice",
+                f"to run it again, propose it again: `runbook propose {self.incident.id} "
+                f"{command.step}`, and review and confirm the new one")
+        if not review_satisfied(command):
+            others = [a for a in command.approvals if not same_person(a, command.proposed_by)]
+            raise RunbookError(
+                f"command {command.id} needs a review by someone other than "
+                f"{command.proposed_by} before it runs" + ("" if others else " (none yet)"),
+                f"the reviewer reads it (`runbook execute {self.incident.id} {command.id} "
+                f"--dry-run`), then: `runbook approve {self.incident.id} {command.id} "
+                "--reviewer NAME`")
+        if not confirmation_matches(self.confirmation, command):
+            expected = expected_confirmation(command)
+            raise RunbookError(
+                f"confirmation {self.confirmation!r} does not match: to run command "
+                f"{command.id} type exactly {expected!r}",
+                f"it runs on: {', '.join(command.hosts)}; "
+                f"--confirm \"{expected}\"")
+        return command
+
+    def run(self) -> list[ExecutionResult]:
+        with _launch_lock(self.incident):
+            command = self.check()
+            state = self.incident.state()
+            self.incident.append(EventType.COMMAND_STARTED, {
+                "command_id": command.id, "step": command.step, "hosts": command.hosts,
+                "confirmation": " ".join(self.confirmation.split()),
+                "approvers": list(command.approvals)}, self.actor)
+        connector = SshConnector(self.ssh_options, self.resolve_jump)
+        workers = max(1, min(self.parallel, len(command.hosts)))
+        try:
+            with ThreadPoolExecutor(workers, thread_name_prefix="remediate") as pool:
+                return list(pool.map(
+                    lambda name: self._run_host_guarded(connector, state, command, name),
+                    command.hosts))
+        finally:
+            connector.close()
+
+    def cancel(self) -> None:
+        """Stop: hosts not started are recorded as cancelled; SSH connections
+        close, so their commands end. A local command is left to finish."""
+        self._cancelled.set()
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+
+    # -- one host -----------------------------------------------------------------------
+
+    def _run_host_guarded(self, connector: SshConnector, state: IncidentState,
+                          command: CommandState, name: str) -> ExecutionResult:
+        try:
+            return self._run_host(connector, state, command, name)
+        except Exception:  # noqa: BLE001 - our bug; the other hosts go on
+            where = log_exception(f"remediate {command.id} on {name}")
+            result = ExecutionResult(
+                name, command.commands.get(name, ""), ExecStatus.ERROR,
+                message="internal error" + (f" (details in {where})" if where else ""))
+            self._record(command, result)
+            return result
+
+    def _run_host(self, connector: SshConnector, state: IncidentState, command: CommandState,
+                  name: str) -> ExecutionResult:
+        writer = EvidenceWriter(self.incident.store.directory(self.incident.id), name,
+                                f"remediate-{command.step or command.id}", self.max_output)
+        planned = command.commands[name]
+        host = state.host(name)
+        if host is None:
+            return self._unrun(command, writer, planned, ExecStatus.ERROR,
+                               f"{name} is not one of the incident's hosts", None)
+        if self._cancelled.is_set():
+            return self._unrun(command, writer, planned, ExecStatus.CANCELLED,
+                               "cancelled before it started on this host", None)
+        try:
+            connection = self._connect(connector, host)
+        except HostError as exc:
+            return self._unrun(command, writer, planned, str(exc.state), exc.reason, exc.hint)
+        if self._cancelled.is_set():
+            connection.close()
+            return self._unrun(command, writer, planned, ExecStatus.CANCELLED,
+                               "cancelled before it started on this host", None)
+        try:
+            use_sudo = command.needs_root and not connection.is_root
+            final = _final_command(command, planned, connection.is_root)
+            head = bytearray()
+
+            def on_stdout(data: bytes) -> None:
+                writer.stdout(data)
+                self._show(name, "stdout", data)
+
+            def on_stderr(data: bytes) -> None:
+                if len(head) < 4096:
+                    head.extend(data[: 4096 - len(head)])
+                writer.stderr(data)
+                self._show(name, "stderr", data)
+
+            outcome = connection.run(final, timeout=command.timeout or 300,
+                                     on_stdout=on_stdout, on_stderr=on_stderr)
+        finally:
+            connection.close()
+        message: str | None = None
+        if outcome.timed_out:
+            status = ExecStatus.TIMEOUT
+            message = (f"timed out after {command.timeout or 300:g}s; "
+                       + ("stopped on the host" if outcome.stopped_remotely
+                          else "could not be stopped on the host"))
+        elif outcome.error:
+            status, message = ExecStatus.ERROR, outcome.error
+        elif outcome.exit_code == 0:
+            status = ExecStatus.OK
+        elif use_sudo and SUDO_REFUSED.search(bytes(head)):
+            # Unlike a collector, a remediation never falls back to running without root.
+            status = ExecStatus.NEEDS_ROOT
+            message = (f"sudo -n refused for {connection.user}: the command did not run "
+                       "(it is never retried without root)")
+        else:
+            status = ExecStatus.FAILED
+            message = outcome.signal
+        record = writer.finish(command=final, exit_code=outcome.exit_code, status=status,
+                               attempts=[], message=message)
+        result = ExecutionResult(name, final, status, outcome.exit_code, outcome.timed_out,
+                                 message, None, record)
+        self._record(command, result)
+        return result
+
+    def _connect(self, connector: SshConnector, host: Host) -> Connection:
+        connection: Connection = LocalConnection() if host.local else connector.connect(host)
+        with self._lock:
+            self._connections.append(connection)
+        return connection
+
+    def _unrun(self, command: CommandState, writer: EvidenceWriter, planned: str, status: str,
+               reason: str, hint: str | None) -> ExecutionResult:
+        """A host where the command never started: recorded, with the reason as evidence."""
+        writer.stderr(f"[runbook: not run: {reason}]\n".encode())
+        record = writer.finish(command=planned, exit_code=None, status=status, attempts=[],
+                               message=reason)
+        result = ExecutionResult(writer.host, planned, status, None, False, reason, hint, record)
+        self._record(command, result)
+        return result
+
+    def _show(self, host: str, stream: str, data: bytes) -> None:
+        if self.on_output is None:
+            return
+        try:
+            self.on_output(host, stream, data)
+        except Exception:  # noqa: BLE001 - a broken display must not lose the evidence
+            log_exception(f"remediate output display for {host}")
+            self.on_output = None
+
+    def _record(self, command: CommandState, result: ExecutionResult) -> None:
+        evidence = result.evidence
+        self.incident.append(EventType.COMMAND_EXECUTED, {
+            "command_id": command.id,
+            "step": command.step,
+            "host": result.host,
+            "command": result.command,
+            "exit_code": result.exit_code,
+            "status": result.status,
+            "timed_out": result.timed_out,
+            "message": result.message,
+            "hint": result.hint,
+            "approvers": list(command.approvals),
+            "proposed_by": command.proposed_by,
+            "evidence": None if evidence is None else {
+                k: v for k, v in evidence.as_dict().items()
+                if k in ("stdout", "stderr", "meta", "stdout_bytes", "stderr_bytes",
+                         "truncated", "sha256", "started_at", "ended_at", "duration_s")},
+        }, self.actor)
+
+
+@contextmanager
+def _launch_lock(incident: Incident) -> Iterator[None]:
+    """Held from the last check to `command.started`: two operators confirming the
+    same command at the same moment cannot both launch it."""
+    path = incident.store.directory(incident.id) / ".remediate.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunbookError("another runbook process is launching a command in incident "
+                               f"{incident.id} right now", "wait a moment, then check "
+                               f"`runbook show {incident.id}`") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+# -- lookups ---------------------------------------------------------------------------
+
+
+def find_command(state: IncidentState, command_id: str) -> CommandState:
+    """A proposal by id, or by a unique prefix of it."""
+    if command_id in state.commands:
+        return state.commands[command_id]
+    matches = [c for i, c in state.commands.items() if i.startswith(command_id)] \
+        if command_id else []
+    if len(matches) == 1:
+        return matches[0]
+    known = ", ".join(f"{c.id} ({c.step})" for c in state.commands.values()) or "none yet"
+    if matches:
+        raise RunbookError(f"{command_id!r} matches {len(matches)} commands", f"known: {known}")
+    raise RunbookError(f"incident {state.id} has no proposed command {command_id!r}",
+                       f"proposed: {known}; propose one with `runbook propose {state.id} STEP`")
+
+
+def _require_rendered(incident: Incident, command: CommandState) -> None:
+    missing = [h for h in command.hosts if h not in command.commands]
+    if missing or not command.hosts:
+        raise RunbookError(f"proposal {command.id} does not hold the exact command for "
+                           f"{', '.join(missing) or 'any host'}",
+                           f"propose it again: `runbook propose {incident.id} {command.step}`")
+
+
+def _open_state(incident: Incident) -> IncidentState:
+    state = incident.state()
+    if state.status != Status.OPEN:
+        raise _not_open(incident, state)
+    return state
+
+
+def _not_open(incident: Incident, state: IncidentState) -> RunbookError:
+    return RunbookError(f"incident {incident.id} is {state.status}: remediation is for open "
+                        "incidents", f"reopen it first: `runbook reopen {incident.id} "
+                        "--reason ...`")
+
+
+__all__ = [
+    "ExecStatus", "Execution", "ExecutionResult", "OutputSink", "Proposal", "approve",
+    "dry_run", "execute", "expected_confirmation", "find_command", "propose",
+    "review_satisfied", "same_person", "select_hosts",
+]
