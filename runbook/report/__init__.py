@@ -1,0 +1,1 @@
+"""Reports built from an incident's journal: the postmortem."""

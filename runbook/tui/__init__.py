@@ -1,0 +1,1 @@
+"""The Textual front end: screens render state, widgets show it, intents go to the core."""

@@ -1,0 +1,122 @@
+"""The runbook app: resume the open incident, or pick or start one."""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from runbook import paths
+from runbook.errors import RunbookError
+from runbook.store import IncidentStore, default_actor
+from runbook.tui.screens.home import HomeScreen
+from runbook.tui.screens.incident import IncidentScreen
+from runbook.tui.screens.new_incident import NewIncidentRequest, NewIncidentScreen
+
+
+class RunbookApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "runbook"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("ctrl+q", "quit", "Quit"),
+        Binding("ctrl+n", "new_incident", "New", show=False),
+        Binding("ctrl+t", "toggle_theme", "Theme", show=False),
+    ]
+
+    def __init__(self, store: IncidentStore | None = None, incident_id: str | None = None,
+                 actor: str | None = None, inventories: list[Path] | None = None,
+                 collect_settings: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.store = store or IncidentStore()
+        self.start_incident = incident_id
+        self.actor = actor or default_actor()
+        self.inventories = inventories or []
+        self.collect_settings = {"inventories": self.inventories, **(collect_settings or {})}
+
+    def on_mount(self) -> None:
+        self.push_screen(HomeScreen(self.store))
+        if self.start_incident:
+            self.open_incident(self.start_incident)
+        else:
+            self.resume_last()
+
+    @work(thread=True, exclusive=True, group="resume")
+    def resume_last(self) -> None:
+        """Pick up where the operator left off: the open incident touched last."""
+        try:
+            open_ones = [s for s in self.store.all() if str(s.status) == "open"]
+        except Exception:  # noqa: BLE001 - the home screen still works
+            return
+        if open_ones:
+            latest = max(open_ones, key=lambda s: s.last_activity or s.opened_at)  # type: ignore[arg-type,return-value]
+            self.call_from_thread(self.open_incident, latest.id)
+
+    def open_incident(self, incident_id: str) -> None:
+        try:
+            resolved = self.store.resolve_id(incident_id)
+        except RunbookError as exc:
+            self.notify(exc.message, severity="error")
+            return
+        while isinstance(self.screen, IncidentScreen):
+            self.pop_screen()
+        self.push_screen(IncidentScreen(self.store, resolved))
+
+    def action_home(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        if isinstance(self.screen, IncidentScreen):
+            self.pop_screen()
+
+    def action_new_incident(self) -> None:
+        self.push_screen(NewIncidentScreen(self.inventories), self._create_incident)
+
+    def _create_incident(self, request: NewIncidentRequest | None) -> None:
+        if request is not None:
+            self.create_incident(request)
+
+    @work(thread=True, group="create")
+    def create_incident(self, request: NewIncidentRequest) -> None:
+        from runbook.inventory import load_inventory
+        from runbook.playbook import find_playbook
+
+        try:
+            playbook = find_playbook(request.playbook)
+            hosts = load_inventory(self.inventories).select(request.hosts)
+            incident = self.store.create(playbook=playbook, hosts=hosts, title=request.title,
+                                         severity=request.severity,
+                                         commander=request.commander, actor=self.actor)
+        except RunbookError as exc:
+            self.call_from_thread(self.notify, exc.message + (f"\n{exc.hint}" if exc.hint
+                                                              else ""), severity="error")
+            return
+        self.call_from_thread(self.open_incident, incident.id)
+
+    def action_help(self) -> None:
+        from runbook.tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Our bug, not the operator's: the traceback goes to the log file, the
+        # journal is untouched (every event was fsync'd when it was written).
+        log = paths.log_dir() / "runbook.log"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write("--- tui crash\n" + "".join(traceback.format_exception(error)))
+        except OSError:
+            pass
+        super()._handle_exception(error)
+        self._exit_renderables.clear()
+        self._exit_renderables.append(
+            f"runbook hit an internal error and closed; nothing recorded was lost.\n"
+            f"Details: {log}\nRun `runbook` again to resume.")

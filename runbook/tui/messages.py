@@ -1,0 +1,46 @@
+"""App-level events: what workers tell screens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from runbook.engine.runner import CollectionReport
+from runbook.incident import IncidentState
+
+
+@dataclass
+class StateLoaded(Message):
+    """A fresh fold of the journal."""
+
+    state: IncidentState
+
+
+@dataclass
+class HostProgress(Message):
+    host: str
+    state: str
+    message: str | None
+
+
+@dataclass
+class CollectorProgress(Message):
+    host: str
+    collector: str
+    status: str
+    detail: str | None
+
+
+@dataclass
+class CollectionDone(Message):
+    step: str | None
+    report: CollectionReport
+
+
+@dataclass
+class ActionFailed(Message):
+    """An intent the core refused (a RunbookError): shown, never a traceback."""
+
+    message: str
+    hint: str | None = None

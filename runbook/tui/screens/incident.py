@@ -1,0 +1,382 @@
+"""The incident: stages on the left, the selected step, hosts, findings and
+timeline on the right, a note line at the bottom. Every action is an intent
+run in a worker; the screen re-renders from the journal's fold."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Input, TabbedContent, TabPane
+
+from runbook.bugs import log_exception
+from runbook.errors import RunbookError
+from runbook.incident import IncidentState
+from runbook.store import Incident, IncidentStore
+from runbook.tui.messages import (
+    ActionFailed,
+    CollectionDone,
+    CollectorProgress,
+    HostProgress,
+    StateLoaded,
+)
+from runbook.tui.screens.prompts import TextPrompt
+from runbook.tui.widgets.hosts_panel import FindingsPanel, HostsPanel
+from runbook.tui.widgets.incident_header import IncidentHeader
+from runbook.tui.widgets.stage_list import StageList
+from runbook.tui.widgets.step_view import StepView
+from runbook.tui.widgets.timeline import TimelinePanel
+
+POLL_SECONDS = 2.0
+
+
+class IncidentScreen(Screen[None]):
+    BINDINGS = [
+        Binding("d", "done", "Done"),
+        Binding("s", "skip", "Skip"),
+        Binding("a", "answer", "Answer"),
+        Binding("r", "collect", "Run"),
+        Binding("e", "announce", "Announce"),
+        Binding("x", "remediate", "Remediate"),
+        Binding("n", "note", "Note"),
+        Binding("1", "tab('step')", "Step", show=False),
+        Binding("2", "tab('hosts')", "Hosts", show=False),
+        Binding("3", "tab('findings')", "Findings", show=False),
+        Binding("4", "tab('timeline')", "Timeline", show=False),
+        Binding("p", "report", "Report", show=False),
+        Binding("escape", "home", "Incidents"),
+    ]
+
+    def __init__(self, store: IncidentStore, incident_id: str) -> None:
+        super().__init__()
+        self.store = store
+        self.incident = Incident(store, incident_id)
+        self.state: IncidentState | None = None
+        self.selected: str | None = None
+        self._journal_stamp: tuple[int, float] | None = None
+        self.collecting = False
+
+    def compose(self) -> ComposeResult:
+        yield IncidentHeader()
+        with Horizontal(id="incident-body"):
+            yield StageList()
+            with TabbedContent(id="tabs", initial="step"):
+                with TabPane("Step", id="step"):
+                    yield StepView()
+                with TabPane("Hosts", id="hosts-tab"):
+                    yield HostsPanel()
+                with TabPane("Findings", id="findings-tab"):
+                    yield FindingsPanel()
+                with TabPane("Timeline", id="timeline-tab"):
+                    yield TimelinePanel()
+        yield Input(placeholder="n: note for the timeline, Enter to record, Esc to leave",
+                    id="note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.set_interval(POLL_SECONDS, self.poll_journal)
+
+    # -- loading ----------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="load")
+    def reload(self) -> None:
+        try:
+            state = self.incident.state()
+        except Exception:  # noqa: BLE001 - keep the screen alive; the journal is intact
+            log_exception("reload")
+            return
+        self.app.call_from_thread(self.post_message, StateLoaded(state))
+
+    @work(thread=True, exclusive=True, group="poll")
+    def poll_journal(self) -> None:
+        """Pick up events other processes (the CLI, a listener) appended."""
+        try:
+            info = self.incident.journal.path.stat()
+        except OSError:
+            return
+        stamp = (info.st_size, info.st_mtime)
+        if stamp != self._journal_stamp:
+            self._journal_stamp = stamp
+            self.reload()
+
+    def on_state_loaded(self, message: StateLoaded) -> None:
+        state = message.state
+        first = self.state is None
+        self.state = state
+        if first or self.selected not in state.steps:
+            current = state.current_step
+            self.selected = current.step.id if current else next(iter(state.steps), None)
+        self.query_one(IncidentHeader).show(state)
+        stages = self.query_one(StageList)
+        stages.show(state)
+        if first and self.selected:
+            stages.select_step(self.selected)
+            stages.focus()
+        self.query_one(StepView).show(state, self.selected)
+        self.query_one(HostsPanel).show(state)
+        self.query_one(FindingsPanel).show(state)
+        self.query_one(TimelinePanel).show(state)
+
+    # -- intents ------------------------------------------------------------------
+
+    def _intent(self, work_fn: Callable[[], Any], done: str | None = None) -> None:
+        """Run one core operation in a thread; refusals are shown, bugs logged."""
+
+        def run() -> None:
+            try:
+                work_fn()
+            except RunbookError as exc:
+                self.app.call_from_thread(self.post_message, ActionFailed(exc.message, exc.hint))
+                return
+            except Exception:  # noqa: BLE001
+                where = log_exception("tui intent")
+                self.app.call_from_thread(self.post_message, ActionFailed(
+                    "internal error; nothing recorded was lost", f"details in {where}"))
+                return
+            if done:
+                self.app.call_from_thread(self.notify, done, timeout=2)
+            self.app.call_from_thread(self.reload)
+
+        self.run_worker(run, thread=True, group="intent")
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        text = message.message + (f"\n{message.hint}" if message.hint else "")
+        self.notify(text, severity="error", timeout=8)
+
+    @property
+    def actor(self) -> str:
+        return getattr(self.app, "actor", "operator")
+
+    def _selected_step(self) -> Any | None:
+        if self.state is None or self.selected is None:
+            return None
+        return self.state.steps.get(self.selected)
+
+    @on(StageList.StepChosen)
+    def step_chosen(self, message: StageList.StepChosen) -> None:
+        self.selected = message.step_id
+        if self.state is not None:
+            self.query_one(StepView).show(self.state, self.selected)
+
+    def action_done(self) -> None:
+        step = self._selected_step()
+        if step is None:
+            return
+        if step.step.kind == "question" and not step.answer:
+            self.notify("Answer it (a) or skip it (s).", severity="warning")
+            return
+        if step.step.kind == "remediate" and not self._executed(step.step.id):
+            self.notify("Review and run it (x), or skip it with a reason (s).",
+                        severity="warning")
+            return
+        step_id = step.step.id
+        self._intent(lambda: self.incident.complete_step(step_id, self.actor),
+                     f"{step_id}: done")
+        self._advance_after(step_id)
+
+    def _executed(self, step_id: str) -> bool:
+        assert self.state is not None
+        return any(c.step == step_id and c.results for c in self.state.commands.values())
+
+    def _advance_after(self, step_id: str) -> None:
+        """Move the selection to the next unfinished step, as the operator would."""
+        if self.state is None:
+            return
+        ids = list(self.state.steps)
+        later = ids[ids.index(step_id) + 1:] if step_id in ids else []
+        upcoming = next((i for i in later if not self.state.steps[i].finished), None)
+        if upcoming:
+            self.selected = upcoming
+            self.query_one(StageList).select_step(upcoming)
+
+    def action_skip(self) -> None:
+        step = self._selected_step()
+        if step is None:
+            return
+        step_id = step.step.id
+
+        def skip(reason: str | None) -> None:
+            if reason:
+                self._intent(lambda: self.incident.skip_step(step_id, reason, self.actor),
+                             f"{step_id}: skipped")
+                self._advance_after(step_id)
+
+        self.app.push_screen(TextPrompt(f"Why skip “{step.step.title}”?",
+                                        "the reason goes into the timeline and the report"),
+                             skip)
+
+    def action_answer(self) -> None:
+        step = self._selected_step()
+        if step is not None and step.step.kind == "question":
+            self.query_one(TabbedContent).active = "step"
+            self.query_one(StepView).focus_answer()
+        else:
+            self.notify("This step is not a question.", severity="warning")
+
+    @on(StepView.Answered)
+    def answered(self, message: StepView.Answered) -> None:
+        step_id, text = message.step_id, message.text
+        self._intent(lambda: self.incident.answer(step_id, text, self.actor),
+                     f"{step_id}: answer recorded")
+        self._advance_after(step_id)
+        self.query_one(StageList).focus()
+
+    def action_note(self) -> None:
+        self.query_one("#note", Input).focus()
+
+    @on(Input.Submitted, "#note")
+    def note_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        event.input.value = ""
+        if text:
+            self._intent(lambda: self.incident.note(text, self.actor), "note recorded")
+        self.query_one(StageList).focus()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = {"hosts": "hosts-tab",
+                                                "findings": "findings-tab",
+                                                "timeline": "timeline-tab"}.get(tab, tab)
+
+    def action_home(self) -> None:
+        if self.focused is not None and self.focused.id in ("note", "answer"):
+            self.query_one(StageList).focus()
+            return
+        self.app.action_home()  # type: ignore[attr-defined]
+
+    # -- collection ----------------------------------------------------------------
+
+    def action_collect(self) -> None:
+        step = self._selected_step()
+        if step is None or step.step.kind != "collect":
+            self.notify("Select a collect step to run its collectors.", severity="warning")
+            return
+        if self.collecting:
+            self.notify("A collection is already running.", severity="warning")
+            return
+        self.collecting = True
+        self.query_one(TabbedContent).active = "hosts-tab"
+        self.run_collection(step.step)
+
+    @work(thread=True, exclusive=True, group="collect")
+    def run_collection(self, step: Any) -> None:
+        from runbook.collect import CollectRequest, plan_collection
+        from runbook.hosts import match_hosts
+
+        try:
+            assert self.state is not None
+            hosts = [h.name for h in match_hosts(self.state.hosts, step.hosts)]
+            request = CollectRequest(
+                hosts=hosts, incident_id=self.incident.id, bundle=step.bundle,
+                collectors=list(step.collectors), actor=self.actor, step=step.id,
+                **getattr(self.app, "collect_settings", {}))
+            plan = plan_collection(self.store, request)
+            self.app.call_from_thread(self.query_one(HostsPanel).start_run, hosts)
+            report = plan.collection(_ScreenObserver(self)).run()
+        except RunbookError as exc:
+            self.app.call_from_thread(self.post_message, ActionFailed(exc.message, exc.hint))
+            self.collecting = False
+            return
+        except Exception:  # noqa: BLE001
+            where = log_exception("tui collection")
+            self.app.call_from_thread(self.post_message, ActionFailed(
+                "internal error during collection; what was collected is recorded",
+                f"details in {where}"))
+            self.collecting = False
+            return
+        self.app.call_from_thread(self.post_message, CollectionDone(step.id, report))
+
+    def on_host_progress(self, message: HostProgress) -> None:
+        self.query_one(HostsPanel).host_changed(message.host, message.state, message.message)
+        self._refresh_hosts()
+
+    def on_collector_progress(self, message: CollectorProgress) -> None:
+        self.query_one(HostsPanel).collector_changed(message.host, message.collector,
+                                                     message.status)
+        self._refresh_hosts()
+
+    def _refresh_hosts(self) -> None:
+        if self.state is not None:
+            self.query_one(HostsPanel).show(self.state)
+
+    def on_collection_done(self, message: CollectionDone) -> None:
+        self.collecting = False
+        report = message.report
+        answered = sum(1 for h in report.hosts if h.answered)
+        notable = sum(1 for h in report.hosts for f in h.findings if str(f.level) != "info")
+        self.notify(f"Collection finished: {answered}/{len(report.hosts)} hosts answered, "
+                    f"{notable} finding(s).", timeout=6,
+                    severity="information" if report.all_answered else "warning")
+        if notable:
+            self.query_one(TabbedContent).active = "findings-tab"
+        if report.all_answered and message.step:
+            # The evidence is in; the step is done. Re-running it stays possible.
+            step_id = message.step
+            comment = (f"collected on {answered} host(s): {notable} finding(s)")
+            self._intent(lambda: self.incident.complete_step(step_id, self.actor, comment))
+        else:
+            self.reload()
+
+    # -- evidence ------------------------------------------------------------------
+
+    @on(FindingsPanel.Open)
+    def open_finding(self, message: FindingsPanel.Open) -> None:
+        path = self.store.directory(self.incident.id) / message.evidence_path
+        self._open_evidence(path, message.finding.line)
+
+    def _open_evidence(self, path: Path, line: int | None) -> None:
+        try:
+            from runbook.tui.screens.evidence import EvidenceScreen
+        except ImportError:
+            self.notify(f"Evidence: {path}", timeout=8)
+            return
+        self.app.push_screen(EvidenceScreen(path, line=line))
+
+    # -- later stages (announce, remediate, report) are their own screens --------
+
+    def action_announce(self) -> None:
+        step = self._selected_step()
+        if step is None or step.step.kind != "announce":
+            self.notify("Select an announce step.", severity="warning")
+            return
+        from runbook.tui.screens.announce import AnnounceScreen
+
+        self.app.push_screen(AnnounceScreen(self.incident, step.step.id, self.actor),
+                             lambda _: self.reload())
+
+    def action_remediate(self) -> None:
+        step = self._selected_step()
+        if step is None or step.step.kind != "remediate":
+            self.notify("Select a remediate step.", severity="warning")
+            return
+        from runbook.tui.screens.remediate import RemediateScreen
+
+        self.app.push_screen(RemediateScreen(self.incident, step.step.id, self.actor),
+                             lambda _: self.reload())
+
+    def action_report(self) -> None:
+        from runbook.tui.screens.report import ReportScreen
+
+        self.app.push_screen(ReportScreen(self.incident))
+
+
+class _ScreenObserver:
+    """Collection progress from worker threads, posted to the screen."""
+
+    def __init__(self, screen: IncidentScreen) -> None:
+        self.screen = screen
+
+    def host_changed(self, host: str, state: Any, message: str | None) -> None:
+        self.screen.app.call_from_thread(self.screen.post_message,
+                                         HostProgress(host, str(state), message))
+
+    def collector_changed(self, host: str, collector: str, status: str,
+                          detail: str | None) -> None:
+        self.screen.app.call_from_thread(self.screen.post_message,
+                                         CollectorProgress(host, collector, status, detail))

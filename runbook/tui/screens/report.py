@@ -1,0 +1,57 @@
+"""The postmortem draft, previewed, and exported to a Markdown file."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Markdown, Static
+
+from runbook.bugs import log_exception
+from runbook.store import Incident
+
+
+class ReportScreen(Screen[None]):
+    BINDINGS = [Binding("w", "export", "Write postmortem.md"),
+                Binding("escape,q", "close", "Back")]
+
+    def __init__(self, incident: Incident) -> None:
+        super().__init__()
+        self.incident = incident
+        self.text = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(" Postmortem draft — generated from the journal", id="report-title")
+        with VerticalScroll():
+            yield Markdown("Rendering…", id="report")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.render_report()
+
+    @work(thread=True, exclusive=True)
+    def render_report(self) -> None:
+        from runbook.report.postmortem import render
+
+        try:
+            self.text = render(self.incident.state())
+        except Exception:  # noqa: BLE001
+            where = log_exception("report preview")
+            self.text = f"The report could not be rendered (details in {where})."
+        self.app.call_from_thread(self.query_one("#report", Markdown).update, self.text)
+
+    @work(thread=True)
+    def action_export(self) -> None:
+        path = self.incident.store.directory(self.incident.id) / "postmortem.md"
+        try:
+            path.write_text(self.text, encoding="utf-8")
+        except OSError as exc:
+            self.app.call_from_thread(self.notify, f"cannot write {path}: {exc.strerror}",
+                                      severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"written: {path}", timeout=8)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

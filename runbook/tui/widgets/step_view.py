@@ -1,0 +1,132 @@
+"""The selected step: what to do, its state, and the keys that act on it."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Markdown, Static
+
+from runbook.incident import IncidentState, StepState, StepStatus
+from runbook.templating import render_text
+
+KEYS = {
+    "checklist": "d done · s skip",
+    "question": "a answer · s skip",
+    "collect": "r run collectors · d done · s skip",
+    "announce": "e edit & send · s skip",
+    "remediate": "x review & run · s skip",
+    "note": "d read",
+}
+
+
+class StepView(VerticalScroll):
+    """Instructions rendered from Markdown, plus what the step kind needs."""
+
+    DEFAULT_CSS = """
+    StepView { padding: 0 1; }
+    StepView #step-title { text-style: bold; }
+    StepView #step-state { color: $text-muted; }
+    StepView Markdown { margin: 0; padding: 0; }
+    StepView #answer { border: none; height: 1; padding: 0 1; background: $boost; }
+    StepView #step-extra { color: $text; margin-top: 1; }
+    """
+
+    @dataclass
+    class Answered(Message):
+        step_id: str
+        text: str
+
+    def __init__(self) -> None:
+        super().__init__(id="step-view")
+        self.step_id: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="step-title")
+        yield Static(id="step-state")
+        yield Markdown(id="step-instructions")
+        yield Static(id="step-extra")
+        yield Input(placeholder="type the answer, Enter to record", id="answer")
+
+    def show(self, state: IncidentState, step_id: str | None) -> None:
+        step = state.steps.get(step_id or "") or state.current_step
+        if step is None:
+            self.query_one("#step-title", Static).update("All steps finished.")
+            return
+        changed = step.step.id != self.step_id
+        self.step_id = step.step.id
+        self.query_one("#step-title", Static).update(
+            Text(f"{step.stage} › {step.step.title}"))
+        self.query_one("#step-state", Static).update(self._state_line(step))
+        if changed:
+            self.query_one("#step-instructions", Markdown).update(
+                self._instructions(step, state))
+            answer = self.query_one("#answer", Input)
+            answer.display = step.step.kind == "question"
+            answer.value = ""
+            self.scroll_home(animate=False)
+        self.query_one("#step-extra", Static).update(self._extra(step, state))
+
+    @staticmethod
+    def _state_line(step: StepState) -> Text:
+        text = Text(f"{step.step.kind} · {step.status}", style="italic")
+        if step.status == StepStatus.SKIPPED and step.reason:
+            text.append(f": {step.reason}")
+        if step.actor and step.updated_at:
+            text.append(f" · {step.actor} {step.updated_at:%H:%M:%S}Z")
+        text.append(f"   [{KEYS.get(step.step.kind, '')}]", style="bold cyan")
+        return text
+
+    @staticmethod
+    def _instructions(step: StepState, state: IncidentState) -> str:
+        body = step.step.instructions or ""
+        # A template that cannot render yet shows as written rather than not at all.
+        with contextlib.suppress(Exception):
+            body = render_text(body, state.template_context())
+        if step.step.kind == "question":
+            body = f"**{step.step.prompt}**\n\n{body}"
+        return body or step.step.title
+
+    @staticmethod
+    def _extra(step: StepState, state: IncidentState) -> Text:
+        kind = step.step.kind
+        text = Text()
+        if kind == "question" and step.answer:
+            text.append("Answer: ", style="bold")
+            text.append(step.answer)
+        elif kind == "collect":
+            names = ", ".join(step.step.collectors) or ""
+            bundle = f"bundle {step.step.bundle}" if step.step.bundle else ""
+            text.append(f"Collects {' + '.join(x for x in (bundle, names) if x)} "
+                        f"on {step.step.hosts} hosts.", style="dim")
+            runs = [e for e in state.evidence if e.get("step") == step.step.id]
+            if runs:
+                ok = sum(1 for e in runs if e.get("status") == "ok")
+                text.append(f"\nLast run: {ok}/{len(runs)} ok. See the Hosts and Findings tabs.")
+        elif kind == "remediate":
+            text.append("Command: ", style="bold")
+            text.append(step.step.command)
+            text.append("\nRollback: ", style="bold")
+            text.append(step.step.rollback)
+            if step.step.review:
+                text.append("\nA second person must review it.", style="yellow")
+        elif kind == "announce":
+            sent = [a for a in state.announcements if a.get("step") == step.step.id]
+            if sent:
+                last = sent[-1]
+                result = "sent" if last.get("delivered") else "NOT sent"
+                text.append(f"Last: {result} via {last.get('channel')}")
+        return text
+
+    def focus_answer(self) -> None:
+        self.query_one("#answer", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "answer" and self.step_id and event.value.strip():
+            event.stop()
+            self.post_message(self.Answered(self.step_id, event.value.strip()))
+            event.input.value = ""
