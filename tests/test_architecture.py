@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 HEADLESS = [
     "runbook.journal", "runbook.incident", "runbook.store", "runbook.playbook",
     "runbook.inventory", "runbook.templating", "runbook.engine.catalog", "runbook.cli",
+    "runbook.engine.runner", "runbook.engine.parsers", "runbook.transport.ssh", "runbook.collect",
+    "runbook.remediate", "runbook.announce", "runbook.report.postmortem", "runbook.sanitize",
+    "runbook.evidence", "runbook.lab",
 ]
 
 

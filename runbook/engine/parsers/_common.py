@@ -25,7 +25,12 @@ class Line:
 
 
 def numbered(text: str) -> list[Line]:
-    return [Line(n, raw) for n, raw in enumerate(text.splitlines(), start=1)]
+    # Split on "\n" only, as the evidence viewer counts lines: str.splitlines()
+    # also splits on \r, \f, \x1c-\x1e and U+2028, and the numbers would drift.
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [Line(n, raw.removesuffix("\r")) for n, raw in enumerate(lines, start=1)]
 
 
 def finding(level: Level, signal: Signal, resource: str, summary: str,

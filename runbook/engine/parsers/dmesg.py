@@ -145,7 +145,7 @@ def _grouped(kind: Kind, lines: list[Line], text: str) -> Finding:
 
 
 def _all_up_again(interfaces: list[str], last_down: Line, text: str) -> bool:
-    later = text.splitlines()[last_down.number:]
+    later = text.split("\n")[last_down.number:]
     up = {m["iface"] for raw in later if (m := LINK_UP.search(raw))}
     return set(interfaces) <= up
 

@@ -5,7 +5,6 @@ run in a worker; the screen re-renders from the journal's fold."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from textual import on, work
@@ -327,16 +326,12 @@ class IncidentScreen(Screen[None]):
 
     @on(FindingsPanel.Open)
     def open_finding(self, message: FindingsPanel.Open) -> None:
-        path = self.store.directory(self.incident.id) / message.evidence_path
-        self._open_evidence(path, message.finding.line)
+        from runbook.tui.screens.evidence import EvidenceScreen
 
-    def _open_evidence(self, path: Path, line: int | None) -> None:
-        try:
-            from runbook.tui.screens.evidence import EvidenceScreen
-        except ImportError:
-            self.notify(f"Evidence: {path}", timeout=8)
-            return
-        self.app.push_screen(EvidenceScreen(path, line=line))
+        path = self.store.directory(self.incident.id) / message.evidence_path
+        same_file = [f for f, p in self.query_one(FindingsPanel).rows
+                     if p == message.evidence_path]
+        self.app.push_screen(EvidenceScreen(path, same_file, line=message.finding.line))
 
     # -- later stages (announce, remediate, report) are their own screens --------
 
