@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import traceback
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
 from runbook import paths
 from runbook.errors import RunbookError
@@ -96,6 +99,21 @@ class RunbookApp(App[None]):
                                                               else ""), severity="error")
             return
         self.call_from_thread(self.open_incident, incident.id)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The command palette reaches every action of the screen in front, with
+        the key that does it, as well as Textual's own commands."""
+        yield from super().get_system_commands(screen)
+        seen: set[str] = set()
+        for binding in [*screen.BINDINGS, *self.BINDINGS]:
+            if not isinstance(binding, Binding) or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            target = screen if binding in screen.BINDINGS else self
+            key = binding.key.split(",")[0].replace("question_mark", "?")
+            yield SystemCommand(f"{binding.description or binding.action} ({key})",
+                                f"keyboard: {key}",
+                                partial(target.run_action, binding.action))
 
     def action_help(self) -> None:
         from runbook.tui.screens.help import HelpScreen

@@ -329,7 +329,7 @@ class IncidentScreen(Screen[None]):
         from runbook.tui.screens.evidence import EvidenceScreen
 
         path = self.store.directory(self.incident.id) / message.evidence_path
-        same_file = [f for f, p in self.query_one(FindingsPanel).rows
+        same_file = [f for f, p in self.query_one(FindingsPanel).finding_rows
                      if p == message.evidence_path]
         self.app.push_screen(EvidenceScreen(path, same_file, line=message.finding.line))
 

@@ -81,7 +81,7 @@ class FindingsPanel(DataTable[Text]):
 
     def __init__(self) -> None:
         super().__init__(id="findings", cursor_type="row", zebra_stripes=True)
-        self.rows: list[tuple[Finding, str]] = []
+        self.finding_rows: list[tuple[Finding, str]] = []
 
     def on_mount(self) -> None:
         self.add_columns("level", "host", "resource", "finding")
@@ -96,7 +96,7 @@ class FindingsPanel(DataTable[Text]):
                 rows.append((Finding.from_dict(raw), str(run.get("stdout"))))
         order = {"critical": 0, "warning": 1, "info": 2}
         rows.sort(key=lambda r: (order.get(str(r[0].level), 3), r[0].host))
-        self.rows = rows
+        self.finding_rows = rows
         self.clear()
         for index, (finding, _) in enumerate(rows):
             style = {"critical": "bold red", "warning": "yellow"}.get(str(finding.level), "dim")
@@ -106,7 +106,7 @@ class FindingsPanel(DataTable[Text]):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         index = int(str(event.row_key.value))
-        if 0 <= index < len(self.rows):
+        if 0 <= index < len(self.finding_rows):
             event.stop()
-            finding, path = self.rows[index]
+            finding, path = self.finding_rows[index]
             self.post_message(self.Open(finding, path))
