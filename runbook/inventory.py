@@ -205,7 +205,26 @@ def load_inventory(
         inventory.merge(parse_inventory_file(default_file))
     for path in paths:
         inventory.merge(parse_inventory_file(Path(path)))
+    if inventory.ssh_config is not None:
+        inventory.hosts = {name: _with_ssh_defaults(host, inventory.ssh_config)
+                           for name, host in inventory.hosts.items()}
     return inventory
+
+
+def _with_ssh_defaults(host: Host, config: paramiko.SSHConfig) -> Host:
+    """Fill what an inventory host leaves unset (user, key, jump host) from the
+    ssh config's blocks for its address, as `ssh ADDRESS` would. What the
+    inventory says always wins; the port cannot be told apart from its default
+    of 22, so it is left alone."""
+    if host.local or host.source.startswith("ssh_config"):
+        return host
+    try:
+        settings = _ssh_settings(config, host.address)
+    except ValueError:
+        return host
+    return replace(host, user=host.user or settings["user"],
+                   identity_file=host.identity_file or settings["identity_file"],
+                   jump=host.jump or settings["jump"])
 
 
 def parse_inventory_file(path: Path) -> Inventory:

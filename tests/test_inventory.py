@@ -721,3 +721,19 @@ def test_no_match_without_close_name_explains_selectors(shop: Inventory) -> None
 ])
 def test_parse_target(text: str, expected: tuple | None) -> None:
     assert parse_target(text) == expected
+
+
+def test_ssh_config_fills_what_an_inventory_host_leaves_unset(tmp_path: Path) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text("Host 10.9.*\n  User deploy\n  IdentityFile ~/.ssh/prod\n"
+                      "  ProxyJump bastion.example.com\n")
+    inventory = tmp_path / "hosts.yaml"
+    inventory.write_text("hosts:\n  web1: {address: 10.9.0.1}\n"
+                         "  web2: {address: 10.9.0.2, user: admin, jump: none-needed}\n"
+                         "  db1: {address: 10.8.0.1}\n")
+    loaded = load_inventory([inventory], ssh_config=config, use_default_file=False)
+    web1 = loaded.hosts["web1"]
+    assert (web1.user, web1.jump) == ("deploy", "bastion.example.com")
+    assert web1.identity_file == str(Path("~/.ssh/prod").expanduser())
+    assert (loaded.hosts["web2"].user, loaded.hosts["web2"].jump) == ("admin", "none-needed")
+    assert loaded.hosts["db1"].user is None and loaded.hosts["db1"].jump is None
