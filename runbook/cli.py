@@ -649,13 +649,16 @@ def tui(context: Context, incident_id: str | None, accept_new: bool,
               help="Seconds to connect and authenticate, per host.")
 @click.option("--max-output", default="64M", show_default=True, metavar="SIZE",
               help="Keep at most this much of each output stream (K, M, G).")
+@click.option("--app-log", "app_logs", multiple=True, metavar="PATH",
+              help="An application log file for the app-logs collector (repeatable).")
 @inventory_option
 @json_option
 @pass_context
 def collect(context: Context, hosts: tuple[str, ...], incident_id: str | None,
             bundle: str | None, collector_names: tuple[str, ...], accept_new: bool,
             known_hosts: tuple[Path, ...], parallel: int, connect_timeout: float,
-            max_output: str, inventories: tuple[Path, ...], as_json_output: bool) -> None:
+            max_output: str, app_logs: tuple[str, ...], inventories: tuple[Path, ...],
+            as_json_output: bool) -> None:
     """Run diagnostic collectors on hosts in parallel and keep every output as evidence.
 
     Exit status: 0 when every host answered, 1 when some did not, 2 on bad input.
@@ -670,7 +673,8 @@ def collect(context: Context, hosts: tuple[str, ...], incident_id: str | None,
         hosts=list(hosts), incident_id=incident_id, bundle=bundle,
         collectors=list(collector_names), accept_new=accept_new,
         known_hosts=list(known_hosts), parallel=parallel, connect_timeout=connect_timeout,
-        max_output=parse_size(max_output), inventories=list(inventories), actor=context.actor)
+        max_output=parse_size(max_output), inventories=list(inventories), actor=context.actor,
+        app_logs=list(app_logs))
     plan = plan_collection(context.store, request)
     console.error_console().print(
         f"incident {plan.incident.id}: {len(plan.collectors)} collector(s) on "

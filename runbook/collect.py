@@ -6,7 +6,7 @@ own progress observer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class CollectRequest:
     inventories: list[Path] = field(default_factory=list)
     actor: str = "runbook"
     step: str | None = None
+    app_logs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +76,16 @@ class CollectOutcome:
         }
 
 
+def with_app_logs(host: Host, paths: list[str]) -> Host:
+    """The host with extra application log files for the app-logs collector."""
+    for path in paths:
+        if not path.startswith("/") or any(ord(c) < 32 for c in path):
+            raise RunbookError(f"app log {path!r} is not an absolute path",
+                               "give full paths like /var/log/app/error.log")
+    logs = list(dict.fromkeys([*host.var_list("app_logs"), *paths]))
+    return replace(host, vars={**host.vars, "app_logs": ",".join(logs)})
+
+
 def plan_collection(store: IncidentStore, request: CollectRequest) -> CollectionPlan:
     lookup = expand(request.collectors, request.bundle or (None if request.collectors
                                                            else "full"))
@@ -105,6 +116,8 @@ def plan_collection(store: IncidentStore, request: CollectRequest) -> Collection
                                 title=f"Collection on {names}", actor=request.actor)
     if not hosts:
         raise RunbookError("no hosts to collect from")
+    if request.app_logs:
+        hosts = [with_app_logs(h, request.app_logs) for h in hosts]
     files = request.known_hosts or default_known_hosts_files()
     options = CollectOptions(
         ssh=SshOptions(connect_timeout=request.connect_timeout, accept_new=request.accept_new,

@@ -86,6 +86,8 @@ class CollectStep(_StepBase):
     collectors: list[str] = []
     bundle: str | None = None
     hosts: str = "all"
+    # Application log files for the app-logs collector, besides the inventory's.
+    app_logs: list[Annotated[str, Field(pattern=r"^/[^\x00-\x1f]*$")]] = []
 
     @field_validator("collectors")
     @classmethod

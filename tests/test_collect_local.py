@@ -116,3 +116,19 @@ def test_a_parser_or_collector_bug_does_not_stop_other_collectors(monkeypatch) -
     assert runs["bad"].status == RunStatus.ERROR and "internal error" in runs["bad"].message
     log = Path(store.root).parent / "logs" / "runbook.log"
     assert "bug in rendering" in log.read_text()
+
+
+def test_app_logs_named_for_a_collection_are_tailed_with_quoted_paths(tmp_path: Path) -> None:
+    from runbook.collect import CollectRequest, plan_collection
+
+    odd = tmp_path / "app log; $(touch pwned).log"
+    odd.write_text("line one\nERROR something broke\n")
+    store = IncidentStore()
+    plan = plan_collection(store, CollectRequest(hosts=["localhost"], collectors=["app-logs"],
+                                                 app_logs=[str(odd)]))
+    report = plan.collection().run()
+    [run] = report.hosts[0].runs
+    assert run.status == RunStatus.OK
+    out = (store.directory(plan.incident.id) / run.evidence.stdout).read_text()
+    assert "ERROR something broke" in out
+    assert not (Path.cwd() / "pwned").exists() and not (tmp_path / "pwned").exists()
