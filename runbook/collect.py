@@ -83,7 +83,7 @@ def with_app_logs(host: Host, paths: list[str]) -> Host:
             raise RunbookError(f"app log {path!r} is not an absolute path",
                                "give full paths like /var/log/app/error.log")
     logs = list(dict.fromkeys([*host.var_list("app_logs"), *paths]))
-    return replace(host, vars={**host.vars, "app_logs": ",".join(logs)})
+    return replace(host, vars={**host.vars, "app_logs": "\n".join(logs) + "\n"})
 
 
 def plan_collection(store: IncidentStore, request: CollectRequest) -> CollectionPlan:

@@ -75,8 +75,12 @@ class Host:
         )
 
     def var_list(self, name: str) -> list[str]:
-        """A host variable holding a list: `a.log, b.log` or `a.log b.log`."""
-        return [item for item in self.vars.get(name, "").replace(",", " ").split() if item]
+        """A host variable holding a list: one item per line (how runbook stores
+        paths, which may hold spaces), else `a.log, b.log` or `a.log b.log`."""
+        value = self.vars.get(name, "")
+        if "\n" in value:
+            return [item for item in value.split("\n") if item]
+        return [item for item in value.replace(",", " ").split() if item]
 
 
 def _opt(value: object) -> str | None:
