@@ -1,0 +1,1 @@
+"""End-to-end flows through the real `runbook` command: tmux for the TUI, sshd for hosts."""
