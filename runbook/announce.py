@@ -27,7 +27,7 @@ from runbook.playbook import AnnounceStep
 from runbook.store import Incident
 from runbook.templating import render_text
 
-CHANNEL_FORMS = "stdout, or file:PATH"
+CHANNEL_FORMS = "stdout, file:PATH, or a channel named in channels.yaml"
 
 
 class Channel(Protocol):
@@ -75,13 +75,18 @@ class FileChannel:
 
 
 def channel_from_spec(spec: str, *, write: Callable[[str], object] | None = None) -> Channel:
-    """`stdout` or `file:PATH`."""
+    """`stdout`, `file:PATH`, or a name from channels.yaml (announce_channels.py)."""
     text = spec.strip()
     if text == "stdout":
         return StdoutChannel(write)
     kind, colon, rest = text.partition(":")
     if colon and kind == "file" and rest.strip():
         return FileChannel(Path(rest.strip()))
+    from runbook.announce_channels import configured_channel  # late: it imports this module
+
+    named = configured_channel(text, write=write)
+    if named is not None:
+        return named
     raise RunbookError(f"no channel {spec!r}", f"a channel is {CHANNEL_FORMS}")
 
 

@@ -626,6 +626,367 @@ def tui(context: Context, incident_id: str | None, accept_new: bool,
     _run_tui(context, incident_id, list(inventories), settings)
 
 
+# -- detection and channels (runbook/detect/, runbook/announce_channels.py) -------
+
+incident_record_option = click.option(
+    "--incident", "incident_id", metavar="ID",
+    help="Record the result into this incident as evidence (a collector.ran event); "
+         "its first firing finding sets the detected-at time.")
+threshold_option = click.option(
+    "--threshold", "thresholds", multiple=True, metavar="[NAME]OP VALUE[:LEVEL]",
+    help="e.g. 'sidekiq.*.latency>1000', 'db.pool.waiting>=5:warning'. NAME is a glob; "
+         "values may have units (12ms, 1.5s, 40MB). Repeatable.")
+
+
+@cli.command()
+@click.option("--bind", default="127.0.0.1:9095", show_default=True, metavar="HOST:PORT",
+              help="Where to listen (loopback unless --allow-remote).")
+@click.option("--token", envvar="RUNBOOK_LISTEN_TOKEN", metavar="TOKEN",
+              help="Require 'Authorization: Bearer TOKEN' (env RUNBOOK_LISTEN_TOKEN).")
+@click.option("--max-body", default="1M", show_default=True, metavar="SIZE",
+              help="Refuse bodies larger than this (413).")
+@click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --bind.")
+@click.option("--rules", "rules_file", type=click.Path(path_type=Path), metavar="FILE",
+              help="Alert rules (default: the config dir's alerts.yaml, if any).")
+@json_option
+@pass_context
+def listen(context: Context, bind: str, token: str | None, max_body: str, allow_remote: bool,
+           rules_file: Path | None, as_json_output: bool) -> None:
+    """Receive Alertmanager webhooks at POST /alerts and open or update incidents.
+
+    Prints one line per alert (--json: one JSON object per line). Stop with Ctrl-C.
+    """
+    import signal
+
+    from runbook.detect.alert_rules import load_rules
+    from runbook.detect.alertmanager import AlertOutcome, AlertReceiver
+    from runbook.detect.listener import AlertListener, is_loopback, parse_bind
+
+    host, port = parse_bind(bind, allow_remote)
+    rules = load_rules(rules_file)
+    err = console.error_console()
+
+    def show(outcome: AlertOutcome) -> None:
+        click.echo(json.dumps(outcome.as_json()) if as_json_output else outcome.line())
+
+    def refused(code: int, reason: str) -> None:
+        err.print(f"refused ({code}): {reason}", markup=False, highlight=False)
+
+    listener = AlertListener(AlertReceiver(context.store, rules, context.actor), host, port,
+                             token=token, max_body=parse_size(max_body), on_outcome=show,
+                             on_refusal=refused)
+    if not is_loopback(host) and not token:
+        _warn(["listening beyond loopback without --token: anyone who can reach it can "
+               "open incidents"])
+    err.print(f"listening on {listener.url} ({len(rules.rules)} rule(s)"
+              f"{', token required' if token else ''})", markup=False, highlight=False)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        listener.serve_forever()
+    finally:
+        listener.server.server_close()
+
+
+@cli.command()
+@click.argument("url")
+@click.option("-n", "count", default=5, show_default=True, type=click.IntRange(1, 1000),
+              help="Requests to make (each on a new connection).")
+@click.option("--timeout", default=10.0, show_default=True, type=float,
+              help="Seconds per request.")
+@click.option("--interval", default=0.0, type=float, help="Seconds between requests.")
+@click.option("--expect-status", type=int, help="The status every answer must have "
+              "(default: any below 400).")
+@click.option("--expect-body", metavar="TEXT", help="Text every body must contain.")
+@click.option("--max-total-ms", type=float, metavar="MS",
+              help="Finding when total time's p95 (warning) or p50 (critical) is over MS.")
+@click.option("--insecure", is_flag=True, help="Do not check the TLS certificate.")
+@incident_record_option
+@json_option
+@pass_context
+def probe(context: Context, url: str, count: int, timeout: float, interval: float,
+          expect_status: int | None, expect_body: str | None, max_total_ms: float | None,
+          insecure: bool, incident_id: str | None, as_json_output: bool) -> None:
+    """Time N requests to URL: dns, connect, tls, first byte, total; p50/p95/max.
+
+    Exit status 1 when there is a warning or critical finding.
+    """
+    from runbook.detect.http_probe import probe as run_probe
+
+    report = run_probe(url, count=count, timeout=timeout, expect_status=expect_status,
+                       expect_body=expect_body, max_total_ms=max_total_ms, interval=interval,
+                       verify_tls=not insecure)
+    _detected(context, "http-probe", report.url, f"GET {report.url} x{count}",
+              report.findings, report.as_json(), incident_id, as_json_output)
+
+
+@cli.command()
+@click.argument("url", required=False)
+@click.option("--host", "-H", "host_selector", metavar="HOST",
+              help="Reach supervisord on this inventory host's 127.0.0.1:PORT through an "
+                   "SSH tunnel (directly for localhost).")
+@click.option("--port", default=9001, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--user", "username", metavar="NAME", help="inet_http_server username.")
+@click.option("--password", envvar="RUNBOOK_SUPERVISOR_PASSWORD", metavar="PASSWORD",
+              help="inet_http_server password (env RUNBOOK_SUPERVISOR_PASSWORD).")
+@click.option("--timeout", default=10.0, show_default=True, type=float)
+@click.option("--accept-new", is_flag=True, help="Record an unknown SSH host key.")
+@click.option("--known-hosts", "known_hosts", multiple=True, type=click.Path(path_type=Path),
+              help="known_hosts file(s) for the SSH connection.")
+@inventory_option
+@incident_record_option
+@json_option
+@pass_context
+def supervisor(context: Context, url: str | None, host_selector: str | None, port: int,
+               username: str | None, password: str | None, timeout: float, accept_new: bool,
+               known_hosts: tuple[Path, ...], inventories: tuple[Path, ...],
+               incident_id: str | None, as_json_output: bool) -> None:
+    """supervisord's programs over XML-RPC; every program not RUNNING is a finding.
+
+    Give the URL (http://127.0.0.1:9001/RPC2) or --host to tunnel over SSH.
+    """
+    from runbook.detect import supervisord
+
+    if bool(url) == bool(host_selector):
+        raise RunbookError("give either a URL or --host", "e.g. `runbook supervisor "
+                           "http://127.0.0.1:9001/RPC2` or `runbook supervisor --host web1`")
+    if url:
+        report = supervisord.check(url, username=username, password=password, timeout=timeout)
+        target = report.where
+    else:
+        from runbook.inventory import load_inventory
+        from runbook.transport.known_hosts import default_known_hosts_files
+        from runbook.transport.ssh import SshOptions
+
+        hosts = load_inventory(list(inventories)).select([host_selector or ""])
+        if len(hosts) != 1:
+            raise RunbookError(f"--host {host_selector} names {len(hosts)} hosts", "name one host")
+        host = hosts[0]
+        options = SshOptions(connect_timeout=timeout, accept_new=accept_new,
+                             known_hosts_files=list(known_hosts) or default_known_hosts_files())
+        report = supervisord.check_host(host, port=port, ssh=options, username=username,
+                                        password=password, timeout=timeout)
+        target = host.name
+    _detected(context, "supervisord", target, f"supervisor.getAllProcessInfo at {report.where}",
+              report.findings, report.as_json(), incident_id, as_json_output)
+
+
+@cli.command()
+@click.argument("source", required=False, default="-", metavar="[FILE|-]")
+@click.option("--command", "command_line", metavar="CMD",
+              help="Read the output of this local command (run without a shell) instead.")
+@threshold_option
+@click.option("--stale", metavar="DURATION",
+              help="Finding for a metric with no data for this long (90s, 5m, 1h).")
+@click.option("--now", "now_text", metavar="TIME",
+              help="Judge staleness at this ISO time, or 'now' (default: the newest line's "
+                   "timestamp, or the clock for lines without one).")
+@incident_record_option
+@json_option
+@pass_context
+def l2met(context: Context, source: str, command_line: str | None, thresholds: tuple[str, ...],
+          stale: str | None, now_text: str | None, incident_id: str | None,
+          as_json_output: bool) -> None:
+    """Read l2met metrics (sample#, count#, measure#) from a file, stdin or a command."""
+    from runbook.detect import l2met as reader
+    from runbook.detect.thresholds import parse_duration, parse_thresholds
+
+    limits = parse_thresholds(thresholds)
+    stale_s = parse_duration(stale) if stale else None
+    now = _parse_now(now_text)
+    if command_line:
+        text = _command_output(command_line)
+        report = reader.read(text.splitlines(), limits, stale=stale_s, now=now)
+        where, raw = f"command: {command_line}", text.encode()
+    elif source == "-":
+        captured: list[str] = []
+        report = reader.read((captured.append(line) or line for line in sys.stdin), limits,
+                             stale=stale_s, now=now)
+        where, raw = "stdin", "".join(captured).encode()
+    else:
+        path = Path(source)
+        try:
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                report = reader.read(handle, limits, stale=stale_s, now=now)
+            raw = path.read_bytes()[:64 * 1024 * 1024]
+        except OSError as exc:
+            raise RunbookError(f"cannot read {source}: {exc.strerror or exc}") from None
+        where = str(path.absolute())
+    _detected(context, "l2met", "operator", f"l2met {where}", report.findings, report.as_json(),
+              incident_id, as_json_output, raw=raw, fired_at=reader.first_crossing(report))
+
+
+def _parse_now(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    if text == "now":
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise RunbookError(f"{text!r} is not a time", "ISO 8601, e.g. 2024-05-01T10:00:00Z, "
+                           "or 'now'") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _command_output(command_line: str, timeout: float = 60.0) -> str:
+    import shlex
+    import subprocess
+
+    try:
+        done = subprocess.run(shlex.split(command_line), capture_output=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        raise RunbookError(f"cannot run {command_line!r}: {exc}") from None
+    return done.stdout.decode("utf-8", errors="replace")
+
+
+@cli.command()
+@click.argument("url", required=False)
+@click.option("--heartbeat", metavar="URL", help="Up when it answers 2xx, else down.")
+@threshold_option
+@click.option("--timeout", default=10.0, show_default=True, type=float)
+@incident_record_option
+@json_option
+@pass_context
+def stats(context: Context, url: str | None, heartbeat: str | None,
+          thresholds: tuple[str, ...], timeout: float, incident_id: str | None,
+          as_json_output: bool) -> None:
+    """Read a JSON stats endpoint as dotted metrics (db.pool.waiting), with thresholds."""
+    from runbook.detect import json_stats
+    from runbook.detect.thresholds import parse_thresholds
+
+    if not url and not heartbeat:
+        raise RunbookError("give a stats URL, --heartbeat URL, or both")
+    report = json_stats.check(url, heartbeat=heartbeat, thresholds=parse_thresholds(thresholds),
+                              timeout=timeout)
+    target = report.url or (report.heartbeat or {}).get("url", "operator")
+    _detected(context, "json-stats", target, f"GET {target}", report.findings,
+              report.as_json(), incident_id, as_json_output)
+
+
+@cli.command("prom-query")
+@click.argument("url")
+@click.argument("query")
+@click.option("--threshold", "threshold_text", metavar="OP VALUE",
+              help="e.g. '>0': each series past it is a finding.")
+@click.option("--time", "at", metavar="TIME", help="Evaluate at this time (RFC 3339 or unix).")
+@click.option("--timeout", default=10.0, show_default=True, type=float)
+@incident_record_option
+@json_option
+@pass_context
+def prom_query(context: Context, url: str, query: str, threshold_text: str | None,
+               at: str | None, timeout: float, incident_id: str | None,
+               as_json_output: bool) -> None:
+    """Run an instant PromQL QUERY against Prometheus at URL (/api/v1/query)."""
+    from runbook.detect import prometheus
+    from runbook.detect.thresholds import parse_threshold
+
+    threshold = parse_threshold(threshold_text) if threshold_text else None
+    report = prometheus.query(url, query, threshold=threshold, timeout=timeout, at=at)
+    _detected(context, "prometheus", report.url, f"query {query} at {report.url}",
+              report.findings, report.as_json(), incident_id, as_json_output)
+
+
+def _detected(context: Context, source: str, target: str, command: str, findings: list[Any],
+              payload: dict[str, Any], incident_id: str | None, as_json_output: bool, *,
+              raw: bytes | None = None, fired_at: datetime | None = None) -> None:
+    """Print a source's findings, record them when asked; exit 1 when any fires."""
+    from runbook.detect.record import firing, record_detection
+
+    recorded = None
+    if incident_id:
+        incident = context.incident(incident_id)
+        body = raw if raw is not None else json.dumps(payload, indent=2, default=str).encode()
+        event = record_detection(incident, source=source, target=target, command=command,
+                                 findings=findings, raw=body, actor=context.actor,
+                                 fired_at=fired_at)
+        recorded = {"incident": incident.id, "event_id": event.id}
+    if as_json_output:
+        _print_json({**payload, "recorded": recorded})
+    else:
+        styles = {"critical": "bold red", "warning": "yellow", "info": "dim"}
+        for finding in findings:
+            out.print(f"[{styles[str(finding.level)]}]{str(finding.level):<8}[/] "
+                      f"{escape(finding.resource)}: {escape(finding.summary)}")
+        if recorded:
+            console.error_console().print(f"recorded in incident {recorded['incident']}",
+                                          markup=False)
+    if firing(findings):
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("incident_id")
+@click.option("--to", "destination", metavar="CHANNEL",
+              help="Send it here instead (default: the channel it failed on).")
+@click.option("--event", "event_id", metavar="EVENT_ID",
+              help="Which unsent announcement (default: the latest one not sent since).")
+@json_option
+@pass_context
+def resend(context: Context, incident_id: str, destination: str | None, event_id: str | None,
+           as_json_output: bool) -> None:
+    """Send an announcement that failed again, with its exact recorded text."""
+    from runbook import announce as announcements
+    from runbook.incident import EventType
+
+    incident = context.incident(incident_id)
+    sent = [e for e in incident.state().events if e.type == EventType.ANNOUNCEMENT_SENT]
+    entry = _unsent([{**e.data, "event_id": e.id} for e in sent], event_id)
+    if entry is None:
+        raise RunbookError(f"incident {incident.id} has no unsent announcement"
+                           + (f" {event_id}" if event_id else ""),
+                           "`runbook show ID` lists announcements and whether they were sent")
+    channel = announcements.channel_from_spec(
+        destination or str(entry["channel"]),
+        write=(lambda _text: None) if as_json_output else None)
+    event, delivered, error = announcements.send(incident, str(entry["step"]),
+                                                 str(entry["text"]), channel, context.actor)
+    if as_json_output:
+        _print_json({"incident": incident.id, "step": entry["step"], "channel": channel.name,
+                     "delivered": delivered, "error": error, "event_id": event.id})
+    elif delivered:
+        _acknowledge(incident, event.ts, f"announcement sent via {escape(channel.name)}")
+    else:
+        console.error_console().print(f"[bold red]not sent[/] via {escape(channel.name)}: "
+                                      f"{escape(error or '?')}; recorded as unsent again")
+    if not delivered:
+        sys.exit(1)
+
+
+def _unsent(entries: list[dict[str, Any]], event_id: str | None) -> dict[str, Any] | None:
+    """The announcement to resend: the given one, or the latest unsent one whose
+    step has not been announced successfully since."""
+    if event_id:
+        return next((e for e in entries if e["event_id"] == event_id
+                     and not e.get("delivered")), None)
+    for index in range(len(entries) - 1, -1, -1):
+        entry = entries[index]
+        if not entry.get("delivered"):
+            later = entries[index + 1:]
+            if not any(e.get("delivered") and e.get("step") == entry.get("step") for e in later):
+                return entry
+    return None
+
+
+@cli.command()
+@json_option
+def channels(as_json_output: bool) -> None:
+    """List the announcement channels in channels.yaml (never their secrets)."""
+    from runbook.announce_channels import channels_path, describe, load_channels
+
+    described = [describe(name, config) for name, config in load_channels().items()]
+    if as_json_output:
+        _print_json({"file": str(channels_path()), "channels": described})
+        return
+    if not described:
+        out.print(f"No channels configured in {escape(str(channels_path()))}; stdout and "
+                  "file:PATH always work. See docs/announce.md.")
+    for item in described:
+        missing = [v for v, present in item["variables"].items() if not present]
+        note = f" [yellow](unset: {', '.join(missing)})[/]" if missing else ""
+        out.print(f"{escape(item['name'])}  [dim]{item['kind']}[/]{note}")
+
+
 # -- collection ---------------------------------------------------------------
 
 
@@ -727,6 +1088,378 @@ def parse_size(text: str) -> int:
     if unit not in units or not number.replace(".", "", 1).isdigit():
         raise RunbookError(f"{text!r} is not a size", "like 500K, 64M or 1G")
     return int(float(number) * units[unit])
+
+
+# -- postmortem and archive (runbook/report/) ------------------------------------
+
+
+@cli.command()
+@click.argument("incident_id")
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write to FILE (evidence links then resolve from FILE's folder). "
+                   "Default: standard output.")
+@click.option("--lang", type=click.Choice(["en", "ja"]), default="en", show_default=True,
+              help="Headings and labels: English, or Japanese (障害報告書).")
+@click.option("--template", type=click.Path(path_type=Path, dir_okay=False),
+              help="Your own Jinja2 template instead of the built-in one (sandboxed; the "
+                   "fields are in docs/report.md).")
+@click.option("--redact-hosts", is_flag=True,
+              help="Also replace host names, IPs and MACs with placeholders (host-1, "
+                   "10.0.0.x-1, mac-1), consistently, for sharing outside the company.")
+@click.option("--no-redact", is_flag=True,
+              help="Do not mask passwords, tokens and keys (prints a warning).")
+@json_option
+@pass_context
+def report(context: Context, incident_id: str, output: Path | None, lang: str,
+           template: Path | None, redact_hosts: bool, no_redact: bool,
+           as_json_output: bool) -> None:
+    """Write the postmortem as Markdown, or export the whole incident with --json.
+
+    Both are written from the journal and redacted by default (secrets always,
+    hosts with --redact-hosts); the evidence on disk is never changed.
+    """
+    from runbook.report.export import incident_export
+    from runbook.report.postmortem import default_redactor, render
+
+    if as_json_output and template is not None:
+        raise RunbookError("--template shapes the Markdown postmortem, not the JSON export",
+                           "drop --json or --template")
+    incident = context.incident(incident_id)
+    state = incident.state()
+    if no_redact:
+        _warn(["--no-redact: passwords, tokens and keys in commands, answers and output "
+               "are NOT masked in this export; do not share it"])
+    redaction = default_redactor(state, secrets=not no_redact, hosts=redact_hosts)
+    directory = context.store.directory(incident.id)
+    if as_json_output:
+        text = json.dumps(incident_export(state, redaction=redaction, incident_dir=directory),
+                          indent=2, ensure_ascii=False, default=str) + "\n"
+    else:
+        text = render(state, template, lang=lang, redaction=redaction, incident_dir=directory,
+                      link_base=output.resolve().parent if output else None)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise RunbookError(f"cannot write {output}: {exc.strerror}") from None
+    console.error_console().print(f"written: {output}", markup=False, highlight=False)
+
+
+@cli.group()
+def history() -> None:
+    """Search past incidents (the archive of closed ones, rebuilt from the journals)."""
+
+
+@history.command("search")
+@click.argument("words", nargs=-1, required=True)
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 500),
+              help="Show at most this many incidents.")
+@json_option
+def history_search(words: tuple[str, ...], limit: int, as_json_output: bool) -> None:
+    """Find closed incidents by words in their title, hosts, findings, answers, notes,
+    commands or postmortem, best match first, with what fixed them.
+
+    Every word must match; `a OR b` matches either, `"two words"` a phrase, `word*`
+    a prefix.
+    """
+    from runbook.report import archive
+
+    with archive.opened() as index:
+        hits = index.search(" ".join(words), limit)
+        total = index.count()
+    if as_json_output:
+        _print_json([h.as_dict() for h in hits])
+        return
+    if not hits:
+        hint = " (the archive is empty: runbook history reindex)" if total == 0 else ""
+        out.print(f"No past incident matches, among {total} archived{hint}.")
+        return
+    for hit in hits:
+        out.print(f"[bold]{escape(hit.id)}[/]  {escape(hit.severity)}  closed "
+                  f"{escape(hit.closed_at or '-')}  {escape(hit.title)}")
+        snippet = escape(" ".join(hit.snippet.split()))
+        out.print("  " + snippet.replace(archive.MARK_START, "[bold yellow]").replace(
+            archive.MARK_END, "[/]"))
+        for command, hosts in archive.what_worked(hit.remediation):
+            out.print(f"  [green]worked:[/] {escape(command)}  [dim](exit 0 on "
+                      f"{escape(', '.join(hosts))})[/]")
+
+
+@history.command("show")
+@click.argument("incident_id")
+@click.option("--postmortem", is_flag=True, help="Print the archived postmortem (Markdown).")
+@json_option
+def history_show(incident_id: str, postmortem: bool, as_json_output: bool) -> None:
+    """Show one archived incident: hosts, findings, answers and what worked."""
+    from runbook.report import archive
+
+    with archive.opened() as index:
+        record = index.get(incident_id)
+    if as_json_output:
+        _print_json(record)
+        return
+    if postmortem:
+        click.echo(record["postmortem"], nl=not record["postmortem"].endswith("\n"))
+        return
+    out.print(f"[bold]{escape(record['id'])}[/]: {escape(record['title'])} "
+              f"({escape(record['severity'])}, playbook {escape(record['playbook'])})")
+    out.print(f"opened {escape(record['opened_at'] or '-')}, resolved "
+              f"{escape(record['resolved_at'] or '-')}, "
+              f"closed {escape(record['closed_at'] or '-')}")
+    out.print(f"hosts: {escape(', '.join(record['hosts']) or '-')}; roles: "
+              f"{escape(', '.join(record['roles']) or '-')}")
+    sections = [("findings", record["findings"]),
+                ("answers", [f"{k}: {v}" for k, v in record["answers"].items()]),
+                ("worked", [f"{c}  (exit 0 on {', '.join(h)})"
+                            for c, h in archive.what_worked(record["remediation"])])]
+    for title, lines in sections:
+        if lines:
+            out.print(f"\n[bold underline]{title}[/]")
+            for line in lines:
+                out.print("  " + escape(" ".join(str(line).split())))
+    out.print(f"\n[dim]the postmortem: runbook history show {escape(record['id'])} "
+              "--postmortem[/]")
+
+
+@history.command("reindex")
+@json_option
+@pass_context
+def history_reindex(context: Context, as_json_output: bool) -> None:
+    """Rebuild the archive from the journals of every closed incident."""
+    from runbook.report import archive
+
+    result = archive.reindex(context.store)
+    if as_json_output:
+        _print_json({"indexed": result.indexed, "skipped_not_closed": result.skipped,
+                     "failed": result.failed, "archive": str(archive.archive_path())})
+    else:
+        out.print(f"indexed {len(result.indexed)} closed incident(s); "
+                  f"{len(result.skipped)} not closed; {len(result.failed)} failed"
+                  + (" (details in the log: $RUNBOOK_HOME/logs/runbook.log)"
+                     if result.failed else ""))
+    if result.failed:
+        sys.exit(1)
+
+
+# -- drills (runbook/drill/) ----------------------------------------------------
+
+
+@cli.group()
+def drill() -> None:
+    """Training drills: a real fault on a loopback lab, worked and scored."""
+
+
+@drill.command("list")
+@click.option("--running", is_flag=True, help="Only the drills whose lab is up.")
+@json_option
+def drill_list(running: bool, as_json_output: bool) -> None:
+    """The scenarios you can start (bundled and your team's), or the running drills."""
+    from runbook.drill.scenario import load_catalog
+    from runbook.drill.session import running_drills
+
+    if running:
+        labs = [{"id": s.drill_id, "scenario": s.data.get("scenario"),
+                 "started": s.data.get("created_at"), "hosts": s.data.get("hosts")}
+                for s in running_drills()]
+        if as_json_output:
+            _print_json(labs)
+            return
+        for lab in labs:
+            click.echo(f"{lab['id']}  {lab['scenario']}  since {lab['started']}")
+        if not labs:
+            console.error_console().print("no drill is running")
+        return
+    catalog = load_catalog()
+    _warn([str(e) for e in catalog.errors])
+    rows = [{"name": n, "title": s.scenario.title, "fault": s.scenario.fault.kind,
+             "playbook": s.scenario.playbook, "target_minutes": s.scenario.time_target_minutes,
+             "source": "bundled" if s.bundled else str(s.path)}
+            for n, s in sorted(catalog.scenarios.items())]
+    if as_json_output:
+        _print_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<18} {row['fault']:<17} {row['title']}")
+
+
+@drill.command("start")
+@click.argument("name")
+@click.option("--seed", type=int, help="Replay a drill exactly (which host, names, addresses).")
+@json_option
+@pass_context
+def drill_start(context: Context, name: str, seed: int | None, as_json_output: bool) -> None:
+    """Start the lab, inject the fault, open the DRILL incident; print its id and briefing."""
+    from runbook.drill.session import start_drill
+
+    started = start_drill(name, context.actor, seed)
+    scenario = started.scenario
+    if as_json_output:
+        _print_json({"id": started.id, "scenario": scenario.name, "seed": started.seed,
+                     "briefing": scenario.briefing, "alert": scenario.alert.model_dump(),
+                     "inventory": str(started.inventory),
+                     "causes": [c.id for c in scenario.choices()]})
+        return
+    click.echo(started.id)
+    click.echo(f"\nDRILL: {scenario.title} (seed {started.seed})\n\n{scenario.briefing.strip()}")
+    labels = ", ".join(f"{k}={v}" for k, v in scenario.alert.labels.items())
+    click.echo(f"\nAlert firing: {labels}")
+    for key, value in scenario.alert.annotations.items():
+        click.echo(f"  {key}: {value}")
+    click.echo("\nPossible causes (or type your own): "
+               + ", ".join(c.id for c in scenario.choices()))
+    click.echo(f"\nWork it:   runbook drill open {started.id}\n"
+               f"Diagnose:  runbook drill diagnose {started.id} CAUSE\n"
+               f"Finish:    runbook drill stop {started.id} && "
+               f"runbook drill report {started.id}")
+
+
+def _drill_lab_files(drill_id: str) -> tuple[Path, Path]:
+    from runbook.drill.lab import find_state
+
+    data = find_state(drill_id).data
+    return Path(data["inventory"]), Path(data["known_hosts"])
+
+
+@drill.command("open")
+@click.argument("drill_id")
+@pass_context
+def drill_open(context: Context, drill_id: str) -> None:
+    """Work the drill in the app: only the lab's hosts and keys are reachable."""
+    from runbook.drill.lab import drill_store
+    from runbook.drill.session import app_settings, drill_incident
+    from runbook.tui.app import RunbookApp
+
+    incident = drill_incident(drill_id)
+    inventory, known_hosts = _drill_lab_files(incident.id)
+    RunbookApp(drill_store(), incident.id, context.actor, [inventory],
+               app_settings(known_hosts)).run()
+
+
+@drill.command("collect")
+@click.argument("drill_id")
+@click.option("--step", help="The collect step to run (its bundle or collectors).")
+@click.option("--bundle", "-b", help="A bundle of collectors instead.")
+@click.option("--collector", "-c", "collectors", multiple=True, help="A collector. Repeatable.")
+@pass_context
+def drill_collect(context: Context, drill_id: str, step: str | None, bundle: str | None,
+                  collectors: tuple[str, ...]) -> None:
+    """Run collectors on the drill's lab hosts (refused for any host outside the lab)."""
+    from runbook.collect import CollectRequest
+    from runbook.drill import guard
+    from runbook.drill.lab import drill_store
+    from runbook.drill.session import app_settings, drill_incident
+
+    incident = drill_incident(drill_id)
+    inventory, known_hosts = _drill_lab_files(incident.id)
+    wanted = list(collectors)
+    if step:
+        found = incident.state().steps.get(step)
+        if found is None or found.step.kind != "collect":
+            raise RunbookError(f"{step!r} is not a collect step of drill {incident.id}")
+        bundle, wanted = found.step.bundle, list(found.step.collectors)
+    request = CollectRequest(incident_id=incident.id, bundle=bundle, collectors=wanted,
+                             actor=context.actor, step=step, inventories=[inventory],
+                             **app_settings(known_hosts))
+    report = guard.collect(drill_store(), request)
+    out.print(console.collection_summary(incident.id, report))
+    if step and report.all_answered:
+        incident.complete_step(step, context.actor, "collected")
+
+
+@drill.command("diagnose")
+@click.argument("drill_id")
+@click.argument("cause", nargs=-1, required=True)
+@pass_context
+def drill_diagnose(context: Context, drill_id: str, cause: tuple[str, ...]) -> None:
+    """State the root cause: a cause id from `drill start`'s list, or your own words."""
+    from runbook.drill.session import diagnose
+
+    diagnose(drill_id, " ".join(cause), context.actor)
+    # Whether it matched is in the report, not here: no guessing until it fits.
+    console.error_console().print(f"recorded: {escape(' '.join(cause))}; the last one stated "
+                                  "counts (see `runbook drill report`)")
+
+
+@drill.command("stop")
+@click.argument("drill_id", required=False)
+@pass_context
+def drill_stop(context: Context, drill_id: str | None) -> None:
+    """Undo the fault and stop the lab (the only running drill when no ID is given)."""
+    from runbook.drill.session import running_drills, stop_drill
+
+    if drill_id is None:
+        running = running_drills()
+        if len(running) != 1:
+            raise RunbookError(f"{len(running)} drills are running: name one",
+                               "runbook drill list --running")
+        drill_id = running[0].drill_id
+    stopped = stop_drill(drill_id, context.actor)
+    err = console.error_console()
+    err.print(f"{stopped.id}: fault {'undone' if stopped.undone else 'NOT undone'}; "
+              "lab stopped")
+    for line in stopped.teardown_lines:
+        err.print(f"  {escape(line)}")
+
+
+@drill.command("cleanup")
+def drill_cleanup() -> None:
+    """Find and remove every drill leftover: processes, mounts, daemons, files."""
+    from runbook.drill.session import cleanup
+
+    results = cleanup()
+    for drill_id, lines in results:
+        click.echo(f"{drill_id}: " + ("nothing left" if not lines else ""))
+        for line in lines:
+            click.echo(f"  {line}")
+    if not results:
+        click.echo("no drill leftovers")
+
+
+@drill.command("report")
+@click.argument("drill_id")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write it to FILE.")
+@json_option
+def drill_report(drill_id: str, output: Path | None, as_json_output: bool) -> None:
+    """The drill's scored report (Markdown, watermarked DRILL)."""
+    from runbook.drill.report import drill_report as render
+    from runbook.drill.scoring import score
+    from runbook.drill.session import drill_incident
+
+    state = drill_incident(drill_id).state()
+    result = score(state)
+    if as_json_output:
+        _print_json(result.as_json())
+        return
+    text = render(state, result)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        console.error_console().print(f"wrote {output}")
+    else:
+        click.echo(text)
+
+
+@drill.command("history")
+@click.option("--trainee", help="Only this trainee's drills (default: everyone's).")
+@json_option
+def drill_history(trainee: str | None, as_json_output: bool) -> None:
+    """Drills over time, with scores: progress per scenario."""
+    from runbook.drill.history import history, progress
+
+    entries = history(trainee)
+    if as_json_output:
+        _print_json([e.as_json() for e in entries])
+        return
+    for e in entries:
+        took = f"{e.time_to_diagnosis:.0f}s" if e.time_to_diagnosis is not None else "-"
+        click.echo(f"{e.started_at:%Y-%m-%d %H:%M}  {e.scenario:<18} {e.score:>3}/100  "
+                   f"diagnosis {'right' if e.diagnosed else 'wrong'} ({took})  "
+                   f"{e.trainee or '-'}  {e.drill_id}")
+    for line in progress(entries):
+        click.echo(line)
+    if not entries:
+        click.echo("no drills yet: runbook drill list")
 
 
 # -- playbooks ----------------------------------------------------------------

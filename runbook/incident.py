@@ -38,6 +38,9 @@ class EventType(StrEnum):
     COMMAND_STARTED = "command.started"
     COMMAND_EXECUTED = "command.executed"
     ANNOUNCEMENT_SENT = "announcement.sent"
+    # An Alertmanager alert filed into the incident (runbook/detect/alertmanager.py).
+    ALERT_RECEIVED = "alert.received"
+    ALERT_RESOLVED = "alert.resolved"
     RESOLVED = "incident.resolved"
     CLOSED = "incident.closed"
     REOPENED = "incident.reopened"
@@ -121,6 +124,7 @@ class IncidentState:
     host_problems: dict[str, dict[str, Any]] = field(default_factory=dict)
     commands: dict[str, CommandState] = field(default_factory=dict)
     announcements: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # alert.received/resolved data
     events: list[Event] = field(default_factory=list)
     damaged: list[DamagedLine] = field(default_factory=list)
 
@@ -233,6 +237,8 @@ def _apply(state: IncidentState, event: Event) -> None:
         _apply_command(state, event)
     elif kind == EventType.ANNOUNCEMENT_SENT:
         state.announcements.append({**data, "ts": event.ts, "actor": event.actor})
+    elif kind in (EventType.ALERT_RECEIVED, EventType.ALERT_RESOLVED):
+        state.alerts.append({**data, "ts": event.ts})
     elif kind == EventType.RESOLVED:
         state.status, state.resolved_at = Status.RESOLVED, event.ts
     elif kind == EventType.CLOSED:
@@ -358,6 +364,10 @@ def summarize(event: Event) -> str:
         case EventType.ANNOUNCEMENT_SENT:
             result = "sent" if d.get("delivered") else "NOT sent"
             return f"Announcement ({d.get('purpose')}) {result} via {d.get('channel')}"
+        case EventType.ALERT_RECEIVED | EventType.ALERT_RESOLVED:
+            verb = "firing" if event.type == EventType.ALERT_RECEIVED else "resolved"
+            instance = (d.get("labels") or {}).get("instance")
+            return f"Alert {verb}: {d.get('alertname')}" + (f" ({instance})" if instance else "")
         case EventType.RESOLVED:
             return "Incident resolved" + (f": {d['summary']}" if d.get("summary") else "")
         case EventType.CLOSED:
@@ -412,6 +422,8 @@ def as_json(state: IncidentState) -> dict[str, Any]:
         ],
         "announcements": [{k: (_iso(v) if isinstance(v, datetime) else v) for k, v in a.items()}
                           for a in state.announcements],
+        "alerts": [{k: (_iso(v) if isinstance(v, datetime) else v) for k, v in a.items()}
+                   for a in state.alerts],
         "timeline": [
             {"id": e.id, "ts": _iso_precise(e.ts), "actor": e.actor, "type": e.type,
              "summary": summarize(e), "data": e.data}

@@ -1,0 +1,361 @@
+"""What the postmortem says, as plain data derived from the journal alone.
+
+`build()` turns an `IncidentState` into dicts, lists and strings: the context
+of the Markdown template and the body of the JSON export. Nothing is invented:
+a section with no data is left empty, and the template writes TODO there.
+Everything that came from a person or a host passes through the redactor
+before any template or exporter sees it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from runbook.evidence import read_head
+from runbook.incident import EventType, IncidentState, format_duration, summarize
+from runbook.report.labels import ITEM_TYPES, LESSON_PARTS
+from runbook.report.redact import Redactor
+from runbook.sanitize import clean_line, clean_text
+
+RECORDS = ("summary", "impact", "detection", "changes", "root_cause", "trigger", "resolution",
+           "lessons", "action_items")
+CONTEXT_LINES = 3
+EXCERPT_READ_LIMIT = 8 * 1024 * 1024  # what parsers read (evidence.read_head), so lines agree
+
+# Events that show a person has picked the incident up (for time to acknowledge).
+_HUMAN_EVENTS = {EventType.STEP_STARTED, EventType.STEP_DONE, EventType.STEP_SKIPPED,
+                 EventType.ANSWER_RECORDED, EventType.NOTE_ADDED, EventType.ROLE_ASSIGNED,
+                 EventType.SEVERITY_CHANGED, EventType.COMMAND_PROPOSED,
+                 EventType.COMMAND_APPROVED, EventType.ANNOUNCEMENT_SENT, EventType.RESOLVED}
+
+
+def moment(when: datetime | None, tz: tzinfo | None = None) -> dict[str, str] | None:
+    """UTC inside, the local time beside it (GUIDE)."""
+    if when is None:
+        return None
+    local = when.astimezone(tz)
+    return {"utc": f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z",
+            "local": f"{local:%Y-%m-%d %H:%M:%S} {local.tzname() or ''}".rstrip(),
+            "iso": when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")}
+
+
+def _duration(start: datetime | None, end: datetime | None) -> str | None:
+    if start is None or end is None or end < start:
+        return None
+    return format_duration(end - start)
+
+
+class Links:
+    """Evidence paths: relative to the incident directory in the journal, and to
+    wherever the report is written in its links."""
+
+    def __init__(self, incident_dir: Path, link_base: Path | None) -> None:
+        self.incident_dir = incident_dir
+        self.link_base = link_base
+
+    def href(self, relative: str | None) -> str | None:
+        if not relative:
+            return None
+        if self.link_base is None:
+            return relative
+        return os.path.relpath(self.incident_dir / relative, self.link_base)
+
+
+def build(state: IncidentState, *, incident_dir: Path, redactor: Redactor,
+          link_base: Path | None = None, now: datetime | None = None,
+          tz: tzinfo | None = None) -> dict[str, Any]:
+    now = now or datetime.now(UTC)
+    links = Links(incident_dir, link_base)
+    started = state.detected_at or _alert_start(state) or state.opened_at
+    acknowledged = next((e.ts for e in state.events if e.type in _HUMAN_EVENTS), None)
+    resolved = state.resolved_at
+    records = {key: clean_text(state.records.get(key, "")).strip() for key in RECORDS}
+    model: dict[str, Any] = {
+        "incident": _incident(state),
+        "times": {"started": moment(started, tz), "opened": moment(state.opened_at, tz),
+                  "acknowledged": moment(acknowledged, tz), "resolved": moment(resolved, tz),
+                  "closed": moment(state.closed_at, tz), "generated": moment(now, tz)},
+        "durations": {
+            "impact": _duration(started, resolved or now),
+            "ongoing": resolved is None,
+            "detect": _duration(started, state.opened_at) if started != state.opened_at
+            else None,
+            "acknowledge": _duration(state.opened_at, acknowledged),
+            "resolve": _duration(started, resolved),
+        },
+        "records": records,
+        "alert": _alert_lines(state.alert),
+        "detection_sources": [_detection(e.data, e.actor, tz) for e in state.events
+                              if e.type == EventType.DETECTED],
+        "resolution_summary": next((str(e.data["summary"]) for e in reversed(state.events)
+                                    if e.type == EventType.RESOLVED and e.data.get("summary")),
+                                   ""),
+        "executed": _executed(state, links, tz),
+        "timeline": _timeline(state, links, tz),
+        "action_items": action_items(records["action_items"]),
+        "lessons": lessons(records["lessons"]),
+        "skipped": [{"id": s.step.id, "title": s.step.title, "reason": s.reason or ""}
+                    for s in state.steps.values() if str(s.status) == "skipped"],
+        "damaged": [{"line": d.line, "reason": d.reason} for d in state.damaged],
+        "evidence_dir": str(incident_dir / "evidence"),
+    }
+    findings = _findings(state, links)
+    model["hosts"] = _by_host(state, findings)
+    model = redactor.value(model)
+    # Excerpt text is redacted as it is cut from the file (redactor.window).
+    order = {h.name: i for i, h in enumerate(state.hosts)}
+    by_host = sorted(findings, key=lambda f: (order.get(f["host"], len(order)), f["host"],
+                                              f["file"] or "", f["line"] or 0))
+    model["excerpts"] = [{**redactor.value({k: v for k, v in x.items() if k != "text"}),
+                          "text": x["text"]}
+                         for x in _excerpts(by_host, incident_dir, redactor)]
+    return model
+
+
+def _incident(state: IncidentState) -> dict[str, Any]:
+    authors: list[str] = []
+    for event in state.events:
+        if event.actor and event.actor not in authors:
+            authors.append(event.actor)
+    return {
+        "id": state.id, "title": state.title, "severity": state.severity,
+        "status": "final" if str(state.status) == "closed" else "draft",
+        "state": str(state.status), "drill": state.drill, "playbook": state.playbook_name,
+        "commander": state.roles.get("commander") or "", "roles": dict(state.roles),
+        "authors": authors,
+        "hosts": [{"name": h.name, "address": h.address, "role": h.role or ""}
+                  for h in state.hosts],
+    }
+
+
+def _detection(data: dict[str, Any], actor: str, tz: tzinfo | None) -> str:
+    try:
+        at = moment(datetime.fromisoformat(str(data.get("at")).replace("Z", "+00:00")), tz)
+    except ValueError:
+        at = None
+    return f"{data.get('source') or actor}" + (f" ({at['utc']})" if at else "")
+
+
+def _alert_start(state: IncidentState) -> datetime | None:
+    alert = state.alert or {}
+    for key in ("startsAt", "starts_at", "started_at", "fired_at"):
+        value = alert.get(key)
+        if value:
+            try:
+                return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            except ValueError:
+                continue
+    return None
+
+
+def _alert_lines(alert: dict[str, Any] | None, prefix: str = "") -> list[str]:
+    lines: list[str] = []
+    for key, value in (alert or {}).items():
+        if isinstance(value, dict):
+            lines += _alert_lines(value, f"{prefix}{key}.")
+        elif value not in (None, "", [], {}):
+            lines.append(f"{prefix}{key}: {value}")
+    return lines
+
+
+def _executed(state: IncidentState, links: Links, tz: tzinfo | None) -> list[dict[str, Any]]:
+    rows = []
+    for command in state.commands.values():
+        for result in command.results:
+            host = str(result.get("host", ""))
+            evidence = result.get("evidence") or {}
+            rows.append({
+                "time": moment(result.get("ts"), tz),
+                "host": host,
+                "command": str(result.get("command") or command.commands.get(host)
+                               or command.command),
+                "exit_code": result.get("exit_code"),
+                "status": str(result.get("status") or ""),
+                "approvers": list(result.get("approvers") or command.approvals),
+                "run_by": command.started_by or command.proposed_by,
+                "step": command.step or "",
+                "stdout": links.href(evidence.get("stdout")),
+                "stderr": links.href(evidence.get("stderr"))
+                if evidence.get("stderr_bytes") else None,
+            })
+    return sorted(rows, key=lambda r: r["time"]["iso"] if r["time"] else "")
+
+
+def _timeline(state: IncidentState, links: Links, tz: tzinfo | None) -> list[dict[str, Any]]:
+    rows = []
+    for number, event in enumerate(state.events, start=1):
+        data = event.data
+        files: list[dict[str, str | None]] = []
+        if event.type == EventType.COLLECTOR_RAN:
+            files.append({"label": "stdout", "href": links.href(data.get("stdout"))})
+            if data.get("stderr_bytes"):
+                files.append({"label": "stderr", "href": links.href(data.get("stderr"))})
+        elif event.type == EventType.COMMAND_EXECUTED and data.get("evidence"):
+            evidence = data["evidence"]
+            files.append({"label": "stdout", "href": links.href(evidence.get("stdout"))})
+            if evidence.get("stderr_bytes"):
+                files.append({"label": "stderr", "href": links.href(evidence.get("stderr"))})
+        time = moment(event.ts, tz)
+        assert time is not None
+        rows.append({"n": number, "utc": time["utc"], "local": time["local"],
+                     "actor": event.actor, "type": event.type,
+                     "text": clean_line(summarize(event).replace("\n", " ")),
+                     "files": [f for f in files if f["href"]]})
+    return rows
+
+
+_BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
+
+
+def action_items(text: str) -> list[dict[str, Any]]:
+    """`- fix X | prevent | alice | 2026-12-01 | JIRA-1`, one item a line. Fields
+    left out stay empty (the template writes TODO); nothing is guessed."""
+    items = []
+    for raw in text.splitlines():
+        line = _BULLET.sub("", raw).strip()
+        if not line:
+            continue
+        parts = [p.strip() for p in line.split("|")]
+        parts += [""] * (5 - len(parts))
+        item, kind, owner, due = parts[:4]
+        tracking = " | ".join(p for p in parts[4:] if p)
+        known = ITEM_TYPES.get(kind.lower())
+        items.append({"item": item, "type": known or kind, "type_known": bool(known),
+                      "owner": owner, "due": due, "tracking": tracking,
+                      "tracking_is_url": bool(re.match(r"https?://[^\s<>|\[\]()`]+$", tracking))})
+    return items
+
+
+_LESSON_PREFIX = re.compile(
+    r"^\s*(?:[-*+•]\s*)?(?P<label>" + "|".join(
+        re.escape(k) for k in sorted(LESSON_PARTS, key=len, reverse=True))
+    + r")\s*[:：]\s*(?P<rest>.*)$", re.I)
+
+
+def lessons(text: str) -> dict[str, str]:
+    """A lessons answer sorted into its parts when it labels them (`went well: …`);
+    unlabelled text is kept as written, never reassigned."""
+    parts: dict[str, list[str]] = {"text": [], "went_well": [], "went_wrong": [], "lucky": []}
+    current = "text"
+    for line in text.splitlines():
+        match = _LESSON_PREFIX.match(line)
+        if match:
+            current = LESSON_PARTS[match.group("label").lower()]
+            line = match.group("rest")
+        parts[current].append(line)
+    return {key: "\n".join(lines).strip() for key, lines in parts.items()}
+
+
+def findings(state: IncidentState, links: Links) -> list[dict[str, Any]]:
+    """Every finding (info included) with the evidence file it points at."""
+    return _findings(state, links)
+
+
+def _findings(state: IncidentState, links: Links) -> list[dict[str, Any]]:
+    found = []
+    for run in state.evidence:
+        for finding in run.get("findings") or []:
+            found.append({
+                "host": str(finding.get("host") or run.get("host") or ""),
+                "collector": str(finding.get("collector") or run.get("collector") or ""),
+                "level": str(finding.get("level", "")),
+                "signal": str(finding.get("signal", "")),
+                "resource": str(finding.get("resource", "")),
+                "summary": clean_line(str(finding.get("summary", ""))),
+                "line": finding.get("line"),
+                "evidence": clean_line(str(finding.get("evidence") or "")),
+                "file": run.get("stdout"),
+                "href": links.href(run.get("stdout")),
+                "bytes": run.get("stdout_bytes"),
+                "sha256": run.get("sha256"),
+            })
+    return found
+
+
+def _by_host(state: IncidentState, findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    names = [h.name for h in state.hosts]
+    names += sorted({f["host"] for f in findings} - set(names))
+    hosts = []
+    for name in names:
+        mine = [f for f in findings if f["host"] == name]
+        problem = state.host_problems.get(name)
+        hosts.append({
+            "name": name,
+            "role": (state.host(name).role if state.host(name) else None) or "",
+            "problem": f"{problem.get('state')}: {problem.get('reason')}" if problem else "",
+            "findings": [f for f in mine if f["level"] != "info"],
+            "info_count": sum(1 for f in mine if f["level"] == "info"),
+        })
+    return hosts
+
+
+def _excerpts(findings: list[dict[str, Any]], incident_dir: Path,
+              redactor: Redactor) -> list[dict[str, Any]]:
+    """±3 lines of evidence around each notable finding, sanitized and redacted
+    (the file itself is only read)."""
+    cache: dict[str, list[str] | None] = {}
+    excerpts = []
+    seen: set[tuple[str, int]] = set()
+    for finding in findings:
+        line, file = finding["line"], finding["file"]
+        if finding["level"] == "info" or not isinstance(line, int) or not file \
+                or (file, line) in seen:
+            continue
+        seen.add((file, line))
+        if file not in cache:
+            cache[file] = _read_lines(incident_dir / file)
+        lines = cache[file]
+        if not lines or line > len(lines):
+            continue
+        first, last = max(0, line - 1 - CONTEXT_LINES), min(len(lines), line + CONTEXT_LINES) - 1
+        window = redactor.window(lines, first, last)
+        width = len(str(last + 1))
+        text = "\n".join(f"{'>' if first + i + 1 == line else ' '} {first + i + 1:>{width}}  {t}"
+                         for i, t in enumerate(window))
+        excerpts.append({**finding, "first": first + 1, "last": last + 1, "text": text})
+    return excerpts
+
+
+def _read_lines(path: Path) -> list[str] | None:
+    try:
+        return clean_text(read_head(path, EXCERPT_READ_LIMIT)).split("\n")
+    except OSError:
+        return None
+
+
+def evidence_index(state: IncidentState, incident_dir: Path) -> list[dict[str, Any]]:
+    """Every evidence file the journal points at, for other tools."""
+    index = []
+    for run in state.evidence:
+        index.append({
+            "kind": "collector", "event_id": run.get("event_id"), "host": run.get("host"),
+            "collector": run.get("collector"), "command": run.get("command"),
+            "exit_code": run.get("exit_code"), "status": run.get("status"),
+            "started_at": run.get("started_at"), "ended_at": run.get("ended_at"),
+            "stdout": run.get("stdout"), "stderr": run.get("stderr"), "meta": run.get("meta"),
+            "stdout_bytes": run.get("stdout_bytes"), "stderr_bytes": run.get("stderr_bytes"),
+            "truncated": run.get("truncated"), "sha256": run.get("sha256"),
+            "present": bool(run.get("stdout")) and (incident_dir / run["stdout"]).is_file(),
+        })
+    for command in state.commands.values():
+        for result in command.results:
+            evidence = result.get("evidence") or {}
+            if not evidence:
+                continue
+            index.append({
+                "kind": "command", "command_id": command.id, "host": result.get("host"),
+                "command": result.get("command"), "exit_code": result.get("exit_code"),
+                "status": result.get("status"), "started_at": evidence.get("started_at"),
+                "ended_at": evidence.get("ended_at"), "stdout": evidence.get("stdout"),
+                "stderr": evidence.get("stderr"), "meta": evidence.get("meta"),
+                "stdout_bytes": evidence.get("stdout_bytes"),
+                "stderr_bytes": evidence.get("stderr_bytes"),
+                "truncated": evidence.get("truncated"), "sha256": evidence.get("sha256"),
+                "present": bool(evidence.get("stdout"))
+                and (incident_dir / evidence["stdout"]).is_file(),
+            })
+    return index
