@@ -348,8 +348,8 @@ from runbook.transport.ssh import SshOptions
 
 given = json.loads(sys.argv[1])
 host = Host(**given["host"])
-flood = Collector("flood", "head -c 100000000 /dev/zero | tr '\\0' a", "test",
-                  "100 MB of 'a'", timeout=60)
+flood = Collector("flood", f"head -c {given['size']} /dev/zero | tr '\\0' a", "test",
+                  "a flood of 'a'", timeout=120)
 store = IncidentStore()
 incident = store.create(playbook=find_playbook("generic-host"), hosts=[host], title="flood",
                         actor="tester@lab")
@@ -366,12 +366,15 @@ print(json.dumps({"incident": incident.id, "rss_before_kb": before, "peak_after_
 
 
 def test_huge_output_is_capped_on_disk_and_never_held_in_memory(sshd_fleet: SshdLab) -> None:
-    """100 MB of output through a 10 MB cap."""
+    """300 MB of output through a 10 MB cap. Memory must not follow the output:
+    holding it would cost 300 MB; the allocator's churn under a loaded machine was
+    seen to cost up to 46 MB, so the bound is set well clear of both."""
     host = lab_hosts(sshd_fleet)[2]
     cap = 10 * 1024 * 1024
+    size = 300_000_000
     given = {"host": {"name": host.name, "address": host.address, "port": host.port,
                       "user": host.user, "identity_file": host.identity_file},
-             "known_hosts": str(sshd_fleet.known_hosts), "max_output": cap}
+             "known_hosts": str(sshd_fleet.known_hosts), "max_output": cap, "size": size}
     result = subprocess.run([sys.executable, "-c", FLOOD_SCRIPT, json.dumps(given)],
                             capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
@@ -380,16 +383,16 @@ def test_huge_output_is_capped_on_disk_and_never_held_in_memory(sshd_fleet: Sshd
 
     state = IncidentStore().load(measured["incident"])
     [record] = state.evidence
-    assert record["stdout_bytes"] == 100_000_000
+    assert record["stdout_bytes"] == size
     assert record["truncated"] is True
     stdout = IncidentStore().directory(measured["incident"]) / record["stdout"]
-    marker = truncation_marker(cap, 100_000_000 - cap)
+    marker = truncation_marker(cap, size - cap)
     assert stdout.stat().st_size == cap + len(marker)
     with stdout.open("rb") as handle:
         assert handle.read(cap) == b"a" * cap
         assert handle.read() == marker
     growth_mb = (measured["peak_after_kb"] - measured["rss_before_kb"]) / 1024
-    assert growth_mb < 40, f"collecting 100 MB grew the process by {growth_mb:.0f} MB"
+    assert growth_mb < 64, f"collecting 300 MB grew the process by {growth_mb:.0f} MB"
 
 
 def test_invalid_utf8_is_kept_byte_exact_and_shown_without_crashing(
