@@ -13,14 +13,17 @@ from textual.widgets import Footer, Static, TextArea
 
 from runbook.bugs import log_exception
 from runbook.errors import RunbookError
+from runbook.sanitize import clean_text
 from runbook.store import Incident
 
 
 class AnnounceScreen(Screen[bool]):
+    # Priority: the focused TextArea binds ctrl+w (delete word) and ctrl+y (redo)
+    # itself, and would otherwise swallow both keys.
     BINDINGS = [
-        Binding("ctrl+y", "copy", "Copy (OSC 52) & record"),
-        Binding("ctrl+w", "save", "Save to file & record"),
-        Binding("ctrl+r", "redraft", "Redraft"),
+        Binding("ctrl+y", "copy", "Copy (OSC 52) & record", priority=True),
+        Binding("ctrl+w", "save", "Save to file & record", priority=True),
+        Binding("ctrl+r", "redraft", "Redraft", priority=True),
         Binding("escape", "close", "Back (nothing sent)"),
     ]
 
@@ -44,7 +47,9 @@ class AnnounceScreen(Screen[bool]):
         from runbook.announce import draft
 
         try:
-            text = draft(self.incident.state(), self.step_id)
+            # Answers and alert labels fill the template; the draft is shown (and so
+            # sent) without the terminal control sequences they may carry.
+            text = clean_text(draft(self.incident.state(), self.step_id))
         except RunbookError as exc:
             text = f"(could not fill the template: {exc.message})"
         self.app.call_from_thread(self._show, text)

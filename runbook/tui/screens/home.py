@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from runbook.bugs import log_exception
 from runbook.incident import IncidentState
+from runbook.sanitize import clean_line
 from runbook.store import IncidentStore
 from runbook.tui.widgets.incident_header import SEVERITY_STYLE
 
@@ -68,7 +69,7 @@ class HomeScreen(Screen[None]):
                 else "-"
             table.add_row(Text(str(state.status), style=status_style),
                           Text(state.severity, style=SEVERITY_STYLE.get(state.severity, "")),
-                          Text(("DRILL " if state.drill else "") + state.title),
+                          Text(("DRILL " if state.drill else "") + clean_line(state.title)),
                           state.playbook_name, hosts, opened, f"{done}/{total}",
                           key=state.id)
             self.ids.append(state.id)

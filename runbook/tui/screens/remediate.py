@@ -158,7 +158,8 @@ class RemediateScreen(Screen[bool]):
         settings: dict[str, Any] = getattr(self.app, "collect_settings", {})
         options = _ssh_options(settings)
         try:
-            results = execute(self.incident, command_id, self.actor, typed, options, show)
+            results = execute(self.incident, command_id, self.actor, typed, options, show,
+                              resolve_jump=_jump_resolver(settings))
         except RunbookError as exc:
             self.app.call_from_thread(self.notify, f"{exc.message}\n{exc.hint or ''}",
                                       severity="error")
@@ -189,6 +190,24 @@ def _ssh_options(settings: dict[str, Any]):  # noqa: ANN202
     from runbook.transport.known_hosts import default_known_hosts_files
     from runbook.transport.ssh import SshOptions
 
+    extra: dict[str, Any] = {}
+    if settings.get("connect_timeout"):
+        extra["connect_timeout"] = float(settings["connect_timeout"])
     return SshOptions(accept_new=bool(settings.get("accept_new")),
                       known_hosts_files=list(settings.get("known_hosts")
-                                             or default_known_hosts_files()))
+                                             or default_known_hosts_files()), **extra)
+
+
+def _jump_resolver(settings: dict[str, Any]):  # noqa: ANN202
+    """`jump: bastion` names an inventory host (its address, user, key), as it does
+    for collections and `runbook execute`; without this it was taken as a bare address."""
+    found: dict[str, Any] = {}
+
+    def resolve(text: str):  # noqa: ANN202
+        from runbook.inventory import load_inventory
+
+        if "inventory" not in found:
+            found["inventory"] = load_inventory(list(settings.get("inventories") or []))
+        return found["inventory"].select([text])[0]
+
+    return resolve

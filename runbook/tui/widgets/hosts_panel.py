@@ -100,8 +100,9 @@ class FindingsPanel(DataTable[Text]):
         self.clear()
         for index, (finding, _) in enumerate(rows):
             style = {"critical": "bold red", "warning": "yellow"}.get(str(finding.level), "dim")
-            self.add_row(Text(str(finding.level), style=style), Text(finding.host),
-                         Text(finding.resource), Text(clean_line(finding.summary)),
+            # The resource comes from remote output too (a df mount point, say).
+            self.add_row(Text(str(finding.level), style=style), Text(clean_line(finding.host)),
+                         Text(clean_line(finding.resource)), Text(clean_line(finding.summary)),
                          key=str(index))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

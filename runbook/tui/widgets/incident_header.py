@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from runbook.incident import IncidentState, format_duration
+from runbook.sanitize import clean_line
 
 SEVERITY_STYLE = {"SEV1": "bold white on red", "SEV2": "bold white on dark_orange",
                   "SEV3": "bold black on yellow", "SEV4": "bold black on cyan"}
@@ -43,7 +44,7 @@ class IncidentHeader(Static):
             text.append(" DRILL ", style="bold white on magenta")
             text.append(" ")
         text.append(f" {state.severity} ", style=SEVERITY_STYLE.get(state.severity, "reverse"))
-        text.append(f" {state.title} ", style="bold")
+        text.append(f" {clean_line(state.title)} ", style="bold")
         text.append(f"IC {state.commander or '—'} ", style="dim")
         status = "" if str(state.status) == "open" else f"[{state.status}] "
         text.append(f"{status}⏱ {clock}", style="bold")

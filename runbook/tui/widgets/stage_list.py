@@ -67,7 +67,13 @@ class StageList(Tree[str]):
 
     def select_step(self, step_id: str) -> None:
         node = self._leaves.get(step_id)
-        if node is not None:
+        if node is None:
+            return
+        if node.line < 0:
+            # Added in this same update, so not laid out yet (move_cursor would put
+            # the cursor on line -1, then the first stage): place it once it is.
+            self.call_after_refresh(lambda: self.move_cursor(node))
+        else:
             self.move_cursor(node)
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[str]) -> None:

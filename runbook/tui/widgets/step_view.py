@@ -12,6 +12,7 @@ from textual.message import Message
 from textual.widgets import Input, Markdown, Static
 
 from runbook.incident import IncidentState, StepState, StepStatus
+from runbook.sanitize import clean_line, clean_text
 from runbook.templating import render_text
 
 KEYS = {
@@ -44,6 +45,7 @@ class StepView(VerticalScroll):
     def __init__(self) -> None:
         super().__init__(id="step-view")
         self.step_id: str | None = None
+        self._shown_instructions: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="step-title")
@@ -62,9 +64,13 @@ class StepView(VerticalScroll):
         self.query_one("#step-title", Static).update(
             Text(f"{step.stage} › {step.step.title}"))
         self.query_one("#step-state", Static).update(self._state_line(step))
+        # Re-rendered when the step changes, and when the journal changes what the
+        # template fills in (the step is often shown before the answer it uses lands).
+        instructions = self._instructions(step, state)
+        if changed or instructions != self._shown_instructions:
+            self._shown_instructions = instructions
+            self.query_one("#step-instructions", Markdown).update(instructions)
         if changed:
-            self.query_one("#step-instructions", Markdown).update(
-                self._instructions(step, state))
             answer = self.query_one("#answer", Input)
             answer.display = step.step.kind == "question"
             answer.value = ""
@@ -75,7 +81,7 @@ class StepView(VerticalScroll):
     def _state_line(step: StepState) -> Text:
         text = Text(f"{step.step.kind} · {step.status}", style="italic")
         if step.status == StepStatus.SKIPPED and step.reason:
-            text.append(f": {step.reason}")
+            text.append(f": {clean_line(step.reason)}")
         if step.actor and step.updated_at:
             text.append(f" · {step.actor} {step.updated_at:%H:%M:%S}Z")
         text.append(f"   [{KEYS.get(step.step.kind, '')}]", style="bold cyan")
@@ -89,7 +95,8 @@ class StepView(VerticalScroll):
             body = render_text(body, state.template_context())
         if step.step.kind == "question":
             body = f"**{step.step.prompt}**\n\n{body}"
-        return body or step.step.title
+        # Answers and alert labels are filled in: strip what a terminal would obey.
+        return clean_text(body or step.step.title)
 
     @staticmethod
     def _extra(step: StepState, state: IncidentState) -> Text:
@@ -97,7 +104,7 @@ class StepView(VerticalScroll):
         text = Text()
         if kind == "question" and step.answer:
             text.append("Answer: ", style="bold")
-            text.append(step.answer)
+            text.append(clean_text(step.answer))
         elif kind == "collect":
             names = ", ".join(step.step.collectors) or ""
             bundle = f"bundle {step.step.bundle}" if step.step.bundle else ""
