@@ -1327,14 +1327,15 @@ def _drill_lab_files(drill_id: str) -> tuple[Path, Path]:
 @pass_context
 def drill_open(context: Context, drill_id: str) -> None:
     """Work the drill in the app: only the lab's hosts and keys are reachable."""
-    from runbook.drill.lab import drill_store
-    from runbook.drill.session import app_settings, drill_incident
+    import os
+
+    from runbook.drill.session import app_launch
     from runbook.tui.app import RunbookApp
 
-    incident = drill_incident(drill_id)
-    inventory, known_hosts = _drill_lab_files(incident.id)
-    RunbookApp(drill_store(), incident.id, context.actor, [inventory],
-               app_settings(known_hosts)).run()
+    launch = app_launch(drill_id)
+    os.environ["RUNBOOK_HOME"] = str(launch.home)  # the store above is already resolved
+    RunbookApp(launch.store, launch.incident_id, context.actor, [launch.inventory],
+               launch.settings).run()
 
 
 @drill.command("collect")
