@@ -101,6 +101,11 @@ def plan_collection(store: IncidentStore, request: CollectRequest) -> Collection
             raise RunbookError(f"incident {incident.id} is closed",
                                "reopen it, or collect without --incident")
         hosts = inventory.select(request.hosts) if request.hosts else list(state.hosts)
+        if state.drill:
+            # A drill may only ever touch its own lab, whichever front end asks.
+            from runbook.drill.guard import refuse_outside_lab
+
+            refuse_outside_lab(state, hosts)
         known = {h.name for h in state.hosts}
         added = [h for h in hosts if h.name not in known]
         if added:

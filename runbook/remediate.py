@@ -326,6 +326,11 @@ class Execution:
             raise _not_open(self.incident, state)
         command = find_command(state, self.command_id)
         _require_rendered(self.incident, command)
+        if state.drill:
+            # A drill may only ever touch its own lab, whichever front end asks.
+            from runbook.drill.guard import refuse_outside_lab
+
+            refuse_outside_lab(state, [h for h in state.hosts if h.name in command.hosts])
         if command.executed:
             ran = (command.started_at.isoformat(timespec="seconds").replace("+00:00", "Z")
                    if command.started_at else "earlier")

@@ -27,7 +27,7 @@ class RunbookApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
         Binding("question_mark", "help", "Help"),
-        Binding("ctrl+q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False),
         Binding("ctrl+n", "new_incident", "New", show=False),
         Binding("ctrl+t", "toggle_theme", "Theme", show=False),
     ]

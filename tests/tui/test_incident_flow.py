@@ -797,8 +797,8 @@ async def test_the_incident_screen_fits_80_by_24(sshd_fleet: SshdLab, inventory:
         assert len(lines) == 24 and all(len(line) == 80 for line in lines)
         header, footer = lines[0], lines[-1]
         assert "SEV3" in header and "api latency on lab1-3" in header
-        for binding in ("d Done", "s Skip", "a Answer", "r Run", "e Announce", "x Remediate",
-                        "n Note"):
+        for binding in ("d Done", "s Skip", "a Answer", "r Run", "e Announce", "x Fix",
+                        "n Note", "? Help"):
             assert binding in footer, footer
         stage_column = "\n".join(line[:27] for line in lines[1:-2])
         for stage in ("detect 0/2", "announce 0/2", "scope 0/4", "connectivity 0/2",

@@ -42,14 +42,14 @@ class IncidentScreen(Screen[None]):
         Binding("a", "answer", "Answer"),
         Binding("r", "collect", "Run"),
         Binding("e", "announce", "Announce"),
-        Binding("x", "remediate", "Remediate"),
+        Binding("x", "remediate", "Fix"),
         Binding("n", "note", "Note"),
         Binding("1", "tab('step')", "Step", show=False),
         Binding("2", "tab('hosts')", "Hosts", show=False),
         Binding("3", "tab('findings')", "Findings", show=False),
         Binding("4", "tab('timeline')", "Timeline", show=False),
         Binding("p", "report", "Report", show=False),
-        Binding("escape", "home", "Incidents"),
+        Binding("escape", "home", "Back"),
     ]
 
     def __init__(self, store: IncidentStore, incident_id: str) -> None:
@@ -76,7 +76,7 @@ class IncidentScreen(Screen[None]):
                     yield TimelinePanel()
         yield Input(placeholder="n: note for the timeline, Enter to record, Esc to leave",
                     id="note")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.reload()
@@ -95,7 +95,10 @@ class IncidentScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="poll")
     def poll_journal(self) -> None:
-        """Pick up events other processes (the CLI, a listener) appended."""
+        """Pick up events other processes (the CLI, a listener) appended. Not during
+        our own collection: it appends many events a second, and its end reloads."""
+        if self.collecting:
+            return
         try:
             info = self.incident.journal.path.stat()
         except OSError:
@@ -228,7 +231,10 @@ class IncidentScreen(Screen[None]):
         self.query_one(StageList).focus()
 
     def action_note(self) -> None:
-        self.query_one("#note", Input).focus()
+        # Focus now, not on the next refresh (what .focus() does): keys typed right
+        # after `n` (a paste, a laggy SSH session) must land in the note, not be
+        # taken as commands.
+        self.set_focus(self.query_one("#note", Input))
 
     @on(Input.Submitted, "#note")
     def note_submitted(self, event: Input.Submitted) -> None:
@@ -293,16 +299,11 @@ class IncidentScreen(Screen[None]):
 
     def on_host_progress(self, message: HostProgress) -> None:
         self.query_one(HostsPanel).host_changed(message.host, message.state, message.message)
-        self._refresh_hosts()
 
     def on_collector_progress(self, message: CollectorProgress) -> None:
         self.query_one(HostsPanel).collector_changed(message.host, message.collector,
                                                      message.status)
-        self._refresh_hosts()
 
-    def _refresh_hosts(self) -> None:
-        if self.state is not None:
-            self.query_one(HostsPanel).show(self.state)
 
     def on_collection_done(self, message: CollectionDone) -> None:
         self.collecting = False

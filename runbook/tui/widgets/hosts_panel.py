@@ -22,28 +22,52 @@ FINISHED = {"ok", "failed", "timeout", "not-installed", "needs-root", "error", "
 
 
 class HostsPanel(DataTable[Text]):
-    """One row per host: its role, connection state, collectors done, problems."""
+    """One row per host: its role, connection state, collectors done, problems.
+
+    Progress arrives many times a second from 20+ hosts; rebuilding the table on
+    each message made keypresses wait (p95 260 ms measured). Messages only mark
+    the table stale, and it is redrawn at most REDRAW_HZ times a second, and
+    only while it is on screen.
+    """
+
+    REDRAW_HZ = 4
 
     def __init__(self) -> None:
         super().__init__(id="hosts", cursor_type="row", zebra_stripes=True)
         self.live: dict[str, dict[str, str]] = {}
         self.host_state: dict[str, str] = {}
         self.host_message: dict[str, str | None] = {}
+        self._recorded: dict[str, dict[str, str]] = {}
+        self._state: IncidentState | None = None
+        self._stale = False
 
     def on_mount(self) -> None:
         self.add_columns("host", "project/role", "state", "done", "running / problems")
+        self.set_interval(1 / self.REDRAW_HZ, self._redraw_if_stale)
 
     def show(self, state: IncidentState) -> None:
-        latest: dict[str, dict[str, str]] = {}
+        """A fresh fold of the journal: what every collector last recorded."""
+        recorded: dict[str, dict[str, str]] = {}
         for run in state.evidence:
-            latest.setdefault(str(run.get("host")), {})[str(run.get("collector"))] = str(
+            recorded.setdefault(str(run.get("host")), {})[str(run.get("collector"))] = str(
                 run.get("status"))
         for host, problem in state.host_problems.items():
             self.host_state.setdefault(host, str(problem.get("state")))
             self.host_message.setdefault(host, str(problem.get("reason")))
+        self._recorded, self._state = recorded, state
+        self._redraw()
+
+    def _redraw_if_stale(self) -> None:
+        if self._stale and self.is_on_screen:
+            self._redraw()
+
+    def _redraw(self) -> None:
+        self._stale = False
+        if self._state is None:
+            return
         self.clear()
-        for host in state.hosts:
-            runs = {**latest.get(host.name, {}), **self.live.get(host.name, {})}
+        for host in self._state.hosts:
+            runs = {**self._recorded.get(host.name, {}), **self.live.get(host.name, {})}
             done = sum(1 for s in runs.values() if s in FINISHED)
             running = [c for c, s in runs.items() if s == "running"]
             bad = Counter(s for s in runs.values() if s in FINISHED and s not in ("ok", "skipped"))
@@ -57,18 +81,25 @@ class HostsPanel(DataTable[Text]):
                          Text(clean_line(detail or ""), style="yellow" if bad else ""),
                          key=host.name)
 
+    @property
+    def is_on_screen(self) -> bool:
+        return self.display and self.region.area > 0
+
     def host_changed(self, host: str, state: str, message: str | None) -> None:
         self.host_state[host] = state
         self.host_message[host] = message
+        self._stale = True
 
     def collector_changed(self, host: str, collector: str, status: str) -> None:
         self.live.setdefault(host, {})[collector] = status
+        self._stale = True
 
     def start_run(self, hosts: list[str]) -> None:
         for host in hosts:
             self.host_state.pop(host, None)
             self.host_message.pop(host, None)
             self.live[host] = {}
+        self._stale = True
 
 
 class FindingsPanel(DataTable[Text]):

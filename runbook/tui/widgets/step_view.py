@@ -130,7 +130,7 @@ class StepView(VerticalScroll):
         return text
 
     def focus_answer(self) -> None:
-        self.query_one("#answer", Input).focus()
+        self.screen.set_focus(self.query_one("#answer", Input))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "answer" and self.step_id and event.value.strip():
