@@ -110,7 +110,8 @@ def main() -> None:
     collectors = list(expand(bundle=args.bundle).collectors)
     figures: dict[str, object] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}",
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus, "
+                   f"Python {platform.python_version()}",
         "bundle": args.bundle, "collectors": len(collectors), "runbook": {}, "openssh_parallel": {},
     }
     with SshdLab(scratch / "lab", count=max(sizes + baseline_sizes)) as lab:
