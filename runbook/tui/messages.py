@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from textual.message import Message
 
-from runbook.engine.runner import CollectionReport
 from runbook.incident import IncidentState
 
 
@@ -34,8 +34,10 @@ class CollectorProgress(Message):
 
 @dataclass
 class CollectionDone(Message):
+    """The child process finished: how many hosts answered, how many findings."""
+
     step: str | None
-    report: CollectionReport
+    summary: dict[str, Any]
 
 
 @dataclass

@@ -4,6 +4,9 @@ run in a worker; the screen re-renders from the journal's fold."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -271,31 +274,65 @@ class IncidentScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="collect")
     def run_collection(self, step: Any) -> None:
-        from runbook.collect import CollectRequest, plan_collection
+        """Collect in a child process (runbook.collect_worker): the SSH work never
+        competes with the screen for the interpreter lock. Progress arrives as
+        JSON lines; the evidence goes into the journal as usual."""
+        from runbook.collect import CollectRequest
+        from runbook.collect_worker import request_to_json
         from runbook.hosts import match_hosts
 
+        assert self.state is not None
+        hosts = [h.name for h in match_hosts(self.state.hosts, step.hosts)]
+        request = CollectRequest(
+            hosts=hosts, incident_id=self.incident.id, bundle=step.bundle,
+            collectors=list(step.collectors), actor=self.actor, step=step.id,
+            app_logs=list(getattr(step, "app_logs", [])),
+            **getattr(self.app, "collect_settings", {}))
+        self.app.call_from_thread(self.query_one(HostsPanel).start_run, hosts)
         try:
-            assert self.state is not None
-            hosts = [h.name for h in match_hosts(self.state.hosts, step.hosts)]
-            request = CollectRequest(
-                hosts=hosts, incident_id=self.incident.id, bundle=step.bundle,
-                collectors=list(step.collectors), actor=self.actor, step=step.id,
-                **getattr(self.app, "collect_settings", {}))
-            plan = plan_collection(self.store, request)
-            self.app.call_from_thread(self.query_one(HostsPanel).start_run, hosts)
-            report = plan.collection(_ScreenObserver(self)).run()
-        except RunbookError as exc:
-            self.app.call_from_thread(self.post_message, ActionFailed(exc.message, exc.hint))
+            child = subprocess.Popen(
+                [sys.executable, "-m", "runbook.collect_worker", request_to_json(request)],
+                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                start_new_session=True)
+        except OSError as exc:
+            self._collection_failed(f"cannot start the collection: {exc.strerror}", None)
+            return
+        self._child = child
+        summary: dict[str, Any] | None = None
+        assert child.stdout is not None
+        for line in child.stdout:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if "collector" in record:
+                self.app.call_from_thread(self.post_message, CollectorProgress(
+                    record["host"], record["collector"], record["status"], record.get("detail")))
+            elif "state" in record:
+                self.app.call_from_thread(self.post_message, HostProgress(
+                    record["host"], record["state"], record.get("message")))
+            elif "error" in record:
+                self._collection_failed(record["error"], record.get("hint"))
+            elif record.get("done"):
+                summary = record
+        child.wait()
+        self._child = None
+        if summary is None:
+            if child.returncode == 0 or child.returncode < 0:
+                self._collection_failed("the collection stopped early; what it collected is "
+                                        "recorded", None)
             self.collecting = False
             return
-        except Exception:  # noqa: BLE001
-            where = log_exception("tui collection")
-            self.app.call_from_thread(self.post_message, ActionFailed(
-                "internal error during collection; what was collected is recorded",
-                f"details in {where}"))
-            self.collecting = False
-            return
-        self.app.call_from_thread(self.post_message, CollectionDone(step.id, report))
+        self.app.call_from_thread(self.post_message, CollectionDone(step.id, summary))
+
+    def _collection_failed(self, message: str, hint: str | None) -> None:
+        self.app.call_from_thread(self.post_message, ActionFailed(message, hint))
+        self.collecting = False
+
+    def on_unmount(self) -> None:
+        child = getattr(self, "_child", None)
+        if child is not None and child.poll() is None:
+            child.terminate()
 
     def on_host_progress(self, message: HostProgress) -> None:
         self.query_one(HostsPanel).host_changed(message.host, message.state, message.message)
@@ -307,18 +344,17 @@ class IncidentScreen(Screen[None]):
 
     def on_collection_done(self, message: CollectionDone) -> None:
         self.collecting = False
-        report = message.report
-        answered = sum(1 for h in report.hosts if h.answered)
-        notable = sum(1 for h in report.hosts for f in h.findings if str(f.level) != "info")
-        self.notify(f"Collection finished: {answered}/{len(report.hosts)} hosts answered, "
+        summary = message.summary
+        answered, total, notable = summary["answered"], summary["hosts"], summary["notable"]
+        self.notify(f"Collection finished: {answered}/{total} hosts answered, "
                     f"{notable} finding(s).", timeout=6,
-                    severity="information" if report.all_answered else "warning")
+                    severity="information" if summary["all_answered"] else "warning")
         if notable:
             self.query_one(TabbedContent).active = "findings-tab"
-        if report.all_answered and message.step:
+        if summary["all_answered"] and message.step:
             # The evidence is in; the step is done. Re-running it stays possible.
             step_id = message.step
-            comment = (f"collected on {answered} host(s): {notable} finding(s)")
+            comment = f"collected on {answered} host(s): {notable} finding(s)"
             self._intent(lambda: self.incident.complete_step(step_id, self.actor, comment))
         else:
             self.reload()
