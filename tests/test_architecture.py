@@ -60,4 +60,4 @@ def test_wheel_ships_the_bundled_playbooks(tmp_path: Path) -> None:
     shipped = {Path(n).name for n in names if n.startswith("runbook/playbooks/")}
     expected = {p.name for p in (ROOT / "playbooks").glob("*.yaml")}
     assert expected and expected <= shipped
-    assert "runbook/cli.py" in names
+    assert "runbook/cli/__init__.py" in names

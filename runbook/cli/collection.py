@@ -1,0 +1,113 @@
+"""Collection: run diagnostic collectors and list them."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from runbook import console
+from runbook.cli import (
+    Context,
+    _print_json,
+    cli,
+    inventory_option,
+    json_option,
+    out,
+    parse_size,
+    pass_context,
+)
+from runbook.engine.catalog import BUNDLES, COLLECTORS
+from runbook.errors import RunbookError
+
+
+@cli.command()
+@click.argument("hosts", nargs=-1, metavar="[HOST]...")
+@click.option("--incident", "incident_id", help="Record into this incident (default: open a "
+              "new one, so nothing is ever lost). Without HOSTs, its hosts are used.")
+@click.option("--bundle", "-b", type=click.Choice(sorted(BUNDLES)),
+              help="A named set of collectors (default: full).")
+@click.option("--collector", "-c", "collector_names", multiple=True, metavar="NAME",
+              help="One collector (repeatable). See `runbook collectors`.")
+@click.option("--accept-new", is_flag=True,
+              help="Record unknown host keys (OpenSSH accept-new). Changed keys are "
+                   "always refused.")
+@click.option("--known-hosts", "known_hosts", multiple=True, type=click.Path(path_type=Path),
+              help="known_hosts file(s) to check keys against (default: ~/.ssh/known_hosts "
+                   "and /etc/ssh/ssh_known_hosts); new keys are written to the first.")
+@click.option("--parallel", default=64, show_default=True, type=click.IntRange(1, 1024),
+              help="Hosts collected at once.")
+@click.option("--connect-timeout", default=10.0, show_default=True, type=float,
+              help="Seconds to connect and authenticate, per host.")
+@click.option("--max-output", default="64M", show_default=True, metavar="SIZE",
+              help="Keep at most this much of each output stream (K, M, G).")
+@click.option("--app-log", "app_logs", multiple=True, metavar="PATH",
+              help="An application log file for the app-logs collector (repeatable).")
+@inventory_option
+@json_option
+@pass_context
+def collect(context: Context, hosts: tuple[str, ...], incident_id: str | None,
+            bundle: str | None, collector_names: tuple[str, ...], accept_new: bool,
+            known_hosts: tuple[Path, ...], parallel: int, connect_timeout: float,
+            max_output: str, app_logs: tuple[str, ...], inventories: tuple[Path, ...],
+            as_json_output: bool) -> None:
+    """Run diagnostic collectors on hosts in parallel and keep every output as evidence.
+
+    Exit status: 0 when every host answered, 1 when some did not, 2 on bad input.
+    """
+    from rich.live import Live
+
+    from runbook.collect import CollectOutcome, CollectRequest, plan_collection
+    from runbook.engine.runner import CollectionReport
+    from runbook.progress import LiveProgress
+
+    request = CollectRequest(
+        hosts=list(hosts), incident_id=incident_id, bundle=bundle,
+        collectors=list(collector_names), accept_new=accept_new,
+        known_hosts=list(known_hosts), parallel=parallel, connect_timeout=connect_timeout,
+        max_output=parse_size(max_output), inventories=list(inventories), actor=context.actor,
+        app_logs=list(app_logs))
+    plan = plan_collection(context.store, request)
+    console.error_console().print(
+        f"incident {plan.incident.id}: {len(plan.collectors)} collector(s) on "
+        f"{len(plan.hosts)} host(s)")
+    progress = LiveProgress([h.name for h in plan.hosts], [c.name for c in plan.collectors])
+    collection = plan.collection(progress)
+    finished: list[CollectionReport] = []
+    # The collection runs in a worker so Ctrl-C reaches us at once; cancelling
+    # closes the connections, and what was already recorded stays recorded.
+    worker = threading.Thread(target=lambda: finished.append(collection.run()), daemon=True)
+    try:
+        with Live(progress, console=console.error_console(), refresh_per_second=4,
+                  transient=True, redirect_stdout=False):
+            worker.start()
+            while worker.is_alive():
+                worker.join(0.2)
+    except KeyboardInterrupt:
+        collection.cancel()
+        worker.join(30)
+        console.error_console().print(
+            f"interrupted: what was collected is in incident {plan.incident.id}")
+        sys.exit(130)
+    if not finished:
+        raise RunbookError("the collection stopped without a report",
+                           "see $RUNBOOK_HOME/logs/runbook.log")
+    outcome = CollectOutcome(plan.incident.id, finished[0])
+    if as_json_output:
+        _print_json(outcome.as_json())
+    else:
+        out.print(console.collection_summary(outcome.incident_id, outcome.report))
+    sys.exit(0 if outcome.report.all_answered else 1)
+
+
+@cli.command()
+@json_option
+def collectors(as_json_output: bool) -> None:
+    """List the collectors and bundles."""
+    if as_json_output:
+        _print_json({"collectors": [c.__dict__ for c in COLLECTORS],
+                     "bundles": {k: list(v) for k, v in BUNDLES.items()}})
+        return
+    out.print(console.collector_table(COLLECTORS, BUNDLES))
