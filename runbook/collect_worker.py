@@ -5,7 +5,7 @@ threads, paramiko's crypto) never competes with the screen for the interpreter
 lock. The journal is safe for several writers, so the child records into the
 incident exactly as an in-process collection would.
 
-    python -m runbook.collect_worker '{"incident_id": "...", "hosts": [...], ...}'
+    python -m runbook.collect_worker '{"incident_id": "...", "hosts": [...], ...}' [STORE_ROOT]
 
 Lines on stdout: {"host": ..., "state": ...}, {"host": ..., "collector": ...,
 "status": ...}, then {"done": true, ...} or {"error": ..., "hint": ...}.
@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     out = JsonLines(sys.stdout)
     try:
-        plan = plan_collection(IncidentStore(), request_from_json(args[0]))
+        # The incidents directory the app uses (a drill has its own), not the default.
+        store = IncidentStore(Path(args[1])) if len(args) > 1 else IncidentStore()
+        plan = plan_collection(store, request_from_json(args[0]))
         report = plan.collection(out).run()
     except RunbookError as exc:
         out.emit({"error": exc.message, "hint": exc.hint})

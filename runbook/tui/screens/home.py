@@ -40,6 +40,9 @@ class HomeScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.add_columns("status", "sev", "title", "playbook", "hosts", "opened", "done")
         self.action_refresh()
+        # Incidents opened elsewhere (an alert through `runbook listen`, a colleague's
+        # CLI) appear without a keypress.
+        self.set_interval(5.0, self.action_refresh)
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
@@ -58,6 +61,7 @@ class HomeScreen(Screen[None]):
         open_first = sorted(states, key=lambda s: (str(s.status) == "closed",
                                                    -(s.last_activity or never).timestamp()))
         table = self.query_one(DataTable)
+        keep = self.ids[table.cursor_row] if 0 <= table.cursor_row < len(self.ids) else None
         table.clear()
         self.ids = []
         for state in open_first[:200]:
@@ -73,10 +77,13 @@ class HomeScreen(Screen[None]):
                           state.playbook_name, hosts, opened, f"{done}/{total}",
                           key=state.id)
             self.ids.append(state.id)
+        if keep in self.ids:
+            table.move_cursor(row=self.ids.index(keep))
         hint = self.query_one("#home-hint", Static)
         hint.update("No incidents yet. Press n to open one." if not states else
                     "Enter opens the highlighted incident; n starts a new one.")
-        table.focus()
+        if self.focused is None:
+            table.focus()
 
     def action_open(self) -> None:
         table = self.query_one(DataTable)

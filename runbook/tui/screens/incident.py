@@ -63,6 +63,7 @@ class IncidentScreen(Screen[None]):
         self.selected: str | None = None
         self._journal_stamp: tuple[int, float] | None = None
         self.collecting = False
+        self._similar: list[dict[str, Any]] | None = None
 
     def compose(self) -> ComposeResult:
         yield IncidentHeader()
@@ -125,6 +126,7 @@ class IncidentScreen(Screen[None]):
             stages.select_step(self.selected)
             stages.focus()
         self.query_one(StepView).show(state, self.selected)
+        self._show_similar()
         self.query_one(HostsPanel).show(state)
         self.query_one(FindingsPanel).show(state)
         self.query_one(TimelinePanel).show(state)
@@ -169,6 +171,27 @@ class IncidentScreen(Screen[None]):
         self.selected = message.step_id
         if self.state is not None:
             self.query_one(StepView).show(self.state, self.selected)
+            self._show_similar()
+
+    def _show_similar(self) -> None:
+        step = self._selected_step()
+        stage = step.stage if step is not None else None
+        if stage == "scope" and self._similar is None:
+            self.find_similar()
+        self.query_one(StepView).show_similar(stage, self._similar or [])
+
+    @work(thread=True, exclusive=True, group="similar")
+    def find_similar(self) -> None:
+        """Ask the archive once per screen; the scope stage shows the answer."""
+        from runbook.report.archive import similar
+
+        try:
+            assert self.state is not None
+            self._similar = similar(self.state)
+        except Exception:  # noqa: BLE001 - a broken archive must not break the incident
+            log_exception("similar incidents")
+            self._similar = []
+        self.app.call_from_thread(self._show_similar)
 
     def action_done(self) -> None:
         step = self._selected_step()
@@ -291,7 +314,8 @@ class IncidentScreen(Screen[None]):
         self.app.call_from_thread(self.query_one(HostsPanel).start_run, hosts)
         try:
             child = subprocess.Popen(
-                [sys.executable, "-m", "runbook.collect_worker", request_to_json(request)],
+                [sys.executable, "-m", "runbook.collect_worker", request_to_json(request),
+                 str(self.store.root)],
                 stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                 start_new_session=True)
         except OSError as exc:

@@ -52,6 +52,7 @@ class StepView(VerticalScroll):
         yield Static(id="step-state")
         yield Markdown(id="step-instructions")
         yield Static(id="step-extra")
+        yield Static(id="step-similar")
         yield Input(placeholder="type the answer, Enter to record", id="answer")
 
     def show(self, state: IncidentState, step_id: str | None) -> None:
@@ -128,6 +129,24 @@ class StepView(VerticalScroll):
                 result = "sent" if last.get("delivered") else "NOT sent"
                 text.append(f"Last: {result} via {last.get('channel')}")
         return text
+
+    def show_similar(self, stage: str | None, similar: list[dict]) -> None:
+        """In the scope stage: past incidents that shared hosts, roles or findings,
+        and what fixed them (from the archive of closed incidents)."""
+        widget = self.query_one("#step-similar", Static)
+        if stage != "scope" or not similar:
+            widget.update("")
+            return
+        text = Text("\nSimilar past incidents:\n", style="bold")
+        for entry in similar[:3]:
+            shared = ", ".join(v for values in entry.get("shared", {}).values() for v in values)
+            text.append(f"  {entry['id']}  {clean_line(str(entry.get('title', '')))}")
+            text.append(f"  (shared: {clean_line(shared)})\n" if shared else "\n", style="dim")
+            for command in (entry.get("remediation") or [])[:1]:
+                if isinstance(command, dict) and command.get("command"):
+                    text.append(f"    worked: {clean_line(str(command['command']))}\n",
+                                style="green")
+        widget.update(text)
 
     def focus_answer(self) -> None:
         self.screen.set_focus(self.query_one("#answer", Input))
