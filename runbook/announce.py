@@ -104,14 +104,7 @@ def is_channel_spec(spec: str | None) -> bool:
 
 
 def announce_step(state: IncidentState, step_id: str) -> AnnounceStep:
-    if step_id not in state.steps:
-        known = [s.step.id for s in state.steps.values() if s.step.kind == "announce"]
-        raise RunbookError(f"incident {state.id} has no step {step_id!r}",
-                           f"announcement steps: {', '.join(known) or 'none'}")
-    step = state.steps[step_id].step
-    if not isinstance(step, AnnounceStep):
-        raise RunbookError(f"step {step_id!r} is a {step.kind} step, not an announcement",
-                           "only `kind: announce` steps carry a message template")
+    step: AnnounceStep = state.step_of_kind(step_id, "announce", "an announcement")
     return step
 
 

@@ -146,6 +146,21 @@ class IncidentState:
     def last_activity(self) -> datetime | None:
         return self.events[-1].ts if self.events else None
 
+    def step_of_kind(self, step_id: str, kind: str, noun: str) -> Any:
+        """The step's playbook model when it is of `kind`; a RunbookError naming
+        the steps that are, otherwise."""
+        from runbook.errors import RunbookError
+
+        if step_id not in self.steps:
+            known = [s.step.id for s in self.steps.values() if s.step.kind == kind]
+            raise RunbookError(f"incident {self.id} has no step {step_id!r}",
+                               f"{noun} steps: {', '.join(known) or 'none'}")
+        step = self.steps[step_id].step
+        if step.kind != kind:
+            raise RunbookError(f"step {step_id!r} is a {step.kind} step, not {noun}",
+                               f"only `kind: {kind}` steps can do that")
+        return step
+
     def host(self, name: str) -> Host | None:
         return next((h for h in self.hosts if h.name == name), None)
 

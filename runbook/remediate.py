@@ -148,14 +148,7 @@ def propose(incident: Incident, step_id: str, actor: str,
 
 
 def _remediate_step(incident: Incident, state: IncidentState, step_id: str) -> RemediateStep:
-    if step_id not in state.steps:
-        remediations = [s.step.id for s in state.steps.values() if s.step.kind == "remediate"]
-        raise RunbookError(f"incident {incident.id} has no step {step_id!r}",
-                           f"remediation steps: {', '.join(remediations) or 'none'}")
-    step = state.steps[step_id].step
-    if not isinstance(step, RemediateStep):
-        raise RunbookError(f"step {step_id!r} is a {step.kind} step, not a remediation",
-                           "only `kind: remediate` steps carry a command to run")
+    step: RemediateStep = state.step_of_kind(step_id, "remediate", "a remediation")
     return step
 
 

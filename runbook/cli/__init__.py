@@ -26,6 +26,33 @@ inventory_option = click.option(
     "--inventory", "-i", "inventories", multiple=True, type=click.Path(path_type=Path),
     help="Inventory file: runbook YAML, Ansible INI/YAML. Repeatable. "
          "Default: the config dir's inventory.yaml, plus ~/.ssh/config aliases.")
+
+
+def ssh_options(parallel_default: int, parallel_max: int, what: str):  # noqa: ANN201
+    """--accept-new, --known-hosts, --parallel and --connect-timeout, the same
+    wherever runbook connects to hosts."""
+
+    def decorate(command):  # noqa: ANN001, ANN202
+        for option in reversed([
+            click.option("--accept-new", is_flag=True,
+                         help="Record unknown host keys (OpenSSH accept-new). Changed keys "
+                              "are always refused."),
+            click.option("--known-hosts", "known_hosts", multiple=True,
+                         type=click.Path(path_type=Path),
+                         help="known_hosts file(s) to check keys against (default: "
+                              "~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts); new keys are "
+                              "written to the first."),
+            click.option("--parallel", default=parallel_default, show_default=True,
+                         type=click.IntRange(1, parallel_max), help=f"Hosts {what} at once."),
+            click.option("--connect-timeout", default=10.0, show_default=True, type=float,
+                         help="Seconds to connect and authenticate, per host."),
+        ]):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 json_option = click.option("--json", "as_json_output", is_flag=True,
                            help="Print machine-readable JSON instead of tables.")
 

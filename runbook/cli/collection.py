@@ -18,6 +18,7 @@ from runbook.cli import (
     out,
     parse_size,
     pass_context,
+    ssh_options,
 )
 from runbook.engine.catalog import BUNDLES, COLLECTORS
 from runbook.errors import RunbookError
@@ -31,16 +32,7 @@ from runbook.errors import RunbookError
               help="A named set of collectors (default: full).")
 @click.option("--collector", "-c", "collector_names", multiple=True, metavar="NAME",
               help="One collector (repeatable). See `runbook collectors`.")
-@click.option("--accept-new", is_flag=True,
-              help="Record unknown host keys (OpenSSH accept-new). Changed keys are "
-                   "always refused.")
-@click.option("--known-hosts", "known_hosts", multiple=True, type=click.Path(path_type=Path),
-              help="known_hosts file(s) to check keys against (default: ~/.ssh/known_hosts "
-                   "and /etc/ssh/ssh_known_hosts); new keys are written to the first.")
-@click.option("--parallel", default=64, show_default=True, type=click.IntRange(1, 1024),
-              help="Hosts collected at once.")
-@click.option("--connect-timeout", default=10.0, show_default=True, type=float,
-              help="Seconds to connect and authenticate, per host.")
+@ssh_options(64, 1024, "collected")
 @click.option("--max-output", default="64M", show_default=True, metavar="SIZE",
               help="Keep at most this much of each output stream (K, M, G).")
 @click.option("--app-log", "app_logs", multiple=True, metavar="PATH",

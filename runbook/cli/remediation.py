@@ -21,6 +21,7 @@ from runbook.cli import (
     json_option,
     out,
     pass_context,
+    ssh_options,
 )
 from runbook.errors import RunbookError
 from runbook.store import Incident
@@ -105,16 +106,7 @@ def approve(context: Context, incident_id: str, command_id: str, reviewer: str,
               help="Type the confirmation `propose` printed, e.g. \"run on 3 hosts\".")
 @click.option("--dry-run", is_flag=True,
               help="Show exactly what would run on each host; run and record nothing.")
-@click.option("--accept-new", is_flag=True,
-              help="Record unknown host keys (OpenSSH accept-new). Changed keys are "
-                   "always refused.")
-@click.option("--known-hosts", "known_hosts", multiple=True, type=click.Path(path_type=Path),
-              help="known_hosts file(s) to check keys against (default: ~/.ssh/known_hosts "
-                   "and /etc/ssh/ssh_known_hosts).")
-@click.option("--parallel", default=16, show_default=True, type=click.IntRange(1, 256),
-              help="Hosts run at once.")
-@click.option("--connect-timeout", default=10.0, show_default=True, type=float,
-              help="Seconds to connect and authenticate, per host.")
+@ssh_options(16, 256, "run")
 @inventory_option
 @json_option
 @pass_context
