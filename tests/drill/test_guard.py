@@ -36,7 +36,8 @@ def lab_host(drill: StartedDrill) -> Host:
 
 def test_lab_hosts_pass(drill: StartedDrill) -> None:
     state = drill_store().load(drill.id)
-    refuse_outside_lab(state, state.hosts)  # no exception
+    assert state.drill and state.hosts
+    assert refuse_outside_lab(state, state.hosts) is None  # raises when refused
 
 
 @pytest.mark.parametrize("change", [
@@ -57,7 +58,8 @@ def test_a_real_incident_is_not_checked(drill: StartedDrill) -> None:
     real = IncidentStore().create(playbook=find_playbook("generic-host"),
                                   hosts=[Host("db.example.com", "10.1.2.3")],
                                   title="real", actor="tester@lab")
-    refuse_outside_lab(real.state(), real.state().hosts)
+    assert not real.state().drill
+    assert refuse_outside_lab(real.state(), real.state().hosts) is None  # raises when refused
 
 
 def test_collecting_a_stranger_is_refused_before_anything_is_journalled(
