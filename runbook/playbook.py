@@ -18,7 +18,14 @@ from runbook import paths
 from runbook.engine.catalog import BUNDLES, BY_NAME
 from runbook.errors import PlaybookError
 from runbook.templating import check_template
-from runbook.yamlsource import FieldError, line_of, load_yaml, validate
+from runbook.yamlsource import (
+    FieldError,
+    line_of,
+    load_yaml,
+    named_or_path,
+    pick_by_name,
+    validate,
+)
 
 STAGES: tuple[str, ...] = (
     "detect", "announce", "scope", "connectivity", "logs", "load", "remediate", "report",
@@ -296,15 +303,13 @@ def load_all() -> Catalog:
 
 def find_playbook(name_or_path: str) -> LoadedPlaybook:
     """A playbook by name, or by path when given one."""
-    candidate = Path(name_or_path).expanduser()
-    if candidate.suffix in (".yaml", ".yml") or "/" in name_or_path:
-        return load_playbook(candidate)
+    path = named_or_path(name_or_path)
+    if path is not None:
+        return load_playbook(path)
     catalog = load_all()
-    if name_or_path in catalog.playbooks:
-        return catalog.playbooks[name_or_path]
-    broken = [e for e in catalog.errors if Path(e.file).stem == name_or_path]
-    if broken:
-        raise broken[0]
+    found = pick_by_name(name_or_path, catalog.playbooks, catalog.errors)
+    if found is not None:
+        return found
     import difflib
 
     close = difflib.get_close_matches(name_or_path, list(catalog.playbooks), n=3)

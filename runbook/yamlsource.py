@@ -242,3 +242,25 @@ def _sub_model(current: Any, part: Any, node: Any) -> Any:
 def _short(value: Any, limit: int = 40) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+Entry = TypeVar("Entry")
+
+
+def named_or_path(text: str) -> Path | None:
+    """`text` as a file path when it looks like one (a .yaml/.yml name or a slash)."""
+    candidate = Path(text).expanduser()
+    return candidate if candidate.suffix in (".yaml", ".yml") or "/" in text else None
+
+
+def pick_by_name(name: str, found: dict[str, Entry], errors: Sequence[SourceError]
+                 ) -> Entry | None:
+    """A loaded catalog entry by name; a file of that name that failed to load
+    raises its own error (so the operator sees why); None when there is neither."""
+    if name in found:
+        return found[name]
+    broken = [e for e in errors if Path(e.file).stem == name]
+    if broken:
+        raise broken[0]
+    return None
+

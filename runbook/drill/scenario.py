@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from runbook import paths
 from runbook.errors import SourceError
-from runbook.yamlsource import FieldError, load_yaml, validate
+from runbook.yamlsource import FieldError, load_yaml, named_or_path, pick_by_name, validate
 
 BUNDLED_DIR = Path(__file__).with_name("scenarios")
 LEVELS = ("info", "warning", "critical")
@@ -242,15 +242,13 @@ def load_catalog() -> ScenarioCatalog:
 
 
 def find_scenario(name: str) -> LoadedScenario:
-    candidate = Path(name).expanduser()
-    if candidate.suffix in (".yaml", ".yml") or "/" in name:
-        return load_scenario(candidate)
+    path = named_or_path(name)
+    if path is not None:
+        return load_scenario(path)
     catalog = load_catalog()
-    if name in catalog.scenarios:
-        return catalog.scenarios[name]
-    broken = [e for e in catalog.errors if Path(e.file).stem == name]
-    if broken:
-        raise broken[0]
+    found = pick_by_name(name, catalog.scenarios, catalog.errors)
+    if found is not None:
+        return found
     known = ", ".join(sorted(catalog.scenarios)) or "none"
     raise ScenarioError(name, None, None, "no such drill scenario", f"one of: {known}")
 
