@@ -9,6 +9,8 @@ import signal
 import subprocess
 import time
 
+import psutil
+
 from runbook.transport.base import LOCALE_PREFIX, CommandOutcome, OutputCallback
 
 CHUNK = 65536
@@ -60,17 +62,44 @@ class LocalConnection:
 
 
 def stop_group(process: subprocess.Popen[bytes], grace: float = 2.0) -> None:
-    """TERM the command's whole process group, then KILL what is left."""
+    """TERM the command's whole process group, then KILL whatever outlives the grace.
+
+    Waiting for the shell alone is not enough: a background child that got the same
+    TERM may still be running after the shell has gone, or may ignore TERM.
+    """
+    pgid = process.pid
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(process.pid, sig)
+            os.killpg(pgid, sig)
         except ProcessLookupError:
             break
-        try:
-            process.wait(timeout=grace)
+        deadline = time.monotonic() + grace
+        while group_is_running(pgid) and time.monotonic() < deadline:
+            process.poll()
+            time.sleep(0.02)
+        if not group_is_running(pgid):
             break
-        except subprocess.TimeoutExpired:
-            continue
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
     for stream in (process.stdout, process.stderr):
         if stream is not None:
             stream.close()
+
+
+def group_is_running(pgid: int) -> bool:
+    """Whether any process of the group is still alive; zombies awaiting their reaper count as gone."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False
