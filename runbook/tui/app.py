@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -99,6 +99,27 @@ class RunbookApp(App[None]):
                                                               else ""), severity="error")
             return
         self.call_from_thread(self.open_incident, incident.id)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            event.sent_to = self.focused or self.screen  # type: ignore[attr-defined]
+        await super().on_event(event)
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys arriving in one burst (a paste, a laggy SSH link) are each sent to the
+        widget focused when they arrive, before the first is handled. When a key of
+        the burst moved focus (`n` to the note, `s` to a reason prompt), the rest of
+        the burst comes back here unhandled from the old widget: send it on to the
+        new one, Enter included, in order, so it lands where the operator typed it."""
+        focused = self.focused
+        sent_to = getattr(event, "sent_to", None)
+        if focused is None or sent_to is None or sent_to is focused:
+            return
+        event.prevent_default()
+        event.stop()
+        again = events.Key(event.key, event.character)
+        again.sent_to = focused  # type: ignore[attr-defined]
+        focused._forward_event(again)  # as App.on_event delivers a key
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The command palette reaches every action of the screen in front, with

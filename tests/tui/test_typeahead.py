@@ -1,0 +1,103 @@
+"""Keys typed in one burst (a paste, a laggy SSH link that delivers a line at once)
+right after a key that opens an input: the rest of the burst lands in that input.
+
+Keys go in the way a terminal driver delivers them, all queued before the app
+handles the first one; Pilot.press would wait for the app between keys and so
+could not show the problem. The incident's only host is this machine: nothing
+here connects anywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual import events
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from runbook.hosts import Host
+from runbook.incident import EventType, StepStatus
+from runbook.playbook import find_playbook
+from runbook.store import IncidentStore
+from runbook.tui.app import RunbookApp
+from runbook.tui.screens.incident import IncidentScreen
+from runbook.tui.widgets.stage_list import StageList
+from tests.tui.test_incident_flow import settle, wait_until
+
+pytestmark = pytest.mark.asyncio
+
+LOCAL = Host(name="localhost", address="localhost", local=True, source="local")
+
+
+def burst(app: RunbookApp, *keys: str) -> None:
+    """Queue every key before the app handles any (what a terminal paste does)."""
+    for key in keys:
+        character = {"enter": "\r", "space": " "}.get(key, key if len(key) == 1 else None)
+        event = events.Key(key, character)
+        event.set_sender(app)
+        app._driver.send_message(event)  # type: ignore[union-attr]
+
+
+async def opened_app(pilot: Pilot[Any]) -> IncidentScreen:
+    app = pilot.app
+    await wait_until(pilot, lambda: isinstance(app.screen, IncidentScreen)
+                     and app.screen.state is not None, what="the incident screen")
+    await settle(pilot)
+    screen = app.screen
+    assert isinstance(screen, IncidentScreen) and isinstance(screen.focused, StageList)
+    return screen
+
+
+def new_incident() -> str:
+    return IncidentStore().create(playbook=find_playbook("generic-host"), hosts=[LOCAL],
+                                  title="typeahead", actor="tester").id
+
+
+async def test_a_note_typed_in_one_burst_after_n_is_recorded_whole() -> None:
+    incident_id = new_incident()
+    app = RunbookApp(IncidentStore(), incident_id, actor="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await opened_app(pilot)
+        first = screen.selected
+        # "d" and "e" and "x" are commands on the stage list (done, announce, fix):
+        # inside the burst they are letters of the note.
+        burst(app, "n", *"disk full; expect x", "enter")
+        await wait_until(pilot, lambda: any(e.type == EventType.NOTE_ADDED
+                                            for e in IncidentStore().load(incident_id).events),
+                         what="the note in the journal")
+        await settle(pilot)
+        state = IncidentStore().load(incident_id)
+        [note] = [e.data for e in state.events if e.type == EventType.NOTE_ADDED]
+        assert note["text"] == "disk full; expect x"
+        assert state.steps[first].status == StepStatus.PENDING, "no letter ran as a command"
+        assert isinstance(app.screen, IncidentScreen), "no letter opened another screen"
+        assert isinstance(screen.focused, StageList)
+        assert screen.query_one("#note", Input).value == ""
+
+
+async def test_a_skip_reason_typed_in_one_burst_after_s_is_recorded() -> None:
+    incident_id = new_incident()
+    app = RunbookApp(IncidentStore(), incident_id, actor="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await opened_app(pilot)
+        first = screen.selected
+        assert first is not None
+        burst(app, "s", *"paged by mistake", "enter")
+        await wait_until(pilot, lambda: IncidentStore().load(incident_id).steps[first].status
+                         == StepStatus.SKIPPED, what="the skip in the journal")
+        step = IncidentStore().load(incident_id).steps[first]
+        assert step.reason == "paged by mistake"
+
+
+async def test_keys_before_the_input_opens_still_act_as_commands() -> None:
+    incident_id = new_incident()
+    app = RunbookApp(IncidentStore(), incident_id, actor="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await opened_app(pilot)
+        stages = screen.query_one(StageList)
+        line = stages.cursor_line
+        burst(app, "j", "n", *"jk")
+        await wait_until(pilot, lambda: screen.query_one("#note", Input).value == "jk",
+                         what="'jk' in the note")
+        assert stages.cursor_line == line + 1, "the j before n moved the cursor, once"
