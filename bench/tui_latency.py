@@ -50,7 +50,7 @@ from typing import Any
 import psutil
 
 SIZE = (80, 24)
-KEYS = ["j", "2", "j", "3", "k", "4", "k", "1"]  # net zero: the cursor stays near home
+KEYS = ["j", "k", "2", "j", "3", "k", "4", "1"]  # half the moves on the Step tab; net zero
 TABS = {"1": "step", "2": "hosts-tab", "3": "findings-tab", "4": "timeline-tab"}
 STEP = "checklist-60s"  # generic-host's collect step with the checklist60 bundle
 PRESS_TIMEOUT = 3.0
@@ -124,23 +124,29 @@ def send_key(app: Any, key: str) -> None:
 
 
 def expectation(screen: Any, key: str) -> Callable[[], bool]:
-    """What the screen must show once `key` has been handled."""
+    """What the screen must show once `key` has been handled: the tab, and the
+    selected step in the step view whenever the Step tab is the one shown."""
     from textual.widgets import ContentSwitcher, TabbedContent
 
     from runbook.tui.widgets.stage_list import StageList
     from runbook.tui.widgets.step_view import StepView
 
+    tabs = screen.query_one(TabbedContent)
+    view = screen.query_one(StepView)
+
+    def step_shown(step: str | None) -> bool:
+        return step is None or tabs.active != "step" or view.step_id == step
+
     if key in TABS:
-        tabs = screen.query_one(TabbedContent)
         switcher = tabs.query_one(ContentSwitcher)
         target = TABS[key]
-        return lambda: tabs.active == target and switcher.current == target
+        return lambda: (tabs.active == target and switcher.current == target
+                        and step_shown(screen.selected))
     stages = screen.query_one(StageList)
-    view = screen.query_one(StepView)
     line = max(0, min(stages.last_line, stages.cursor_line + (1 if key == "j" else -1)))
     node = stages.get_node_at_line(line)
     step = node.data if node is not None and not str(node.data).startswith("stage:") else None
-    return lambda: stages.cursor_line == line and (step is None or view.step_id == step)
+    return lambda: stages.cursor_line == line and step_shown(step)
 
 
 def start_collection(screen: Any) -> None:

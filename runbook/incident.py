@@ -207,11 +207,19 @@ def fold(incident_id: str, events: list[Event],
          damaged: list[DamagedLine] | None = None) -> IncidentState:
     """Replay events into state. Unknown event types are kept in the timeline
     and otherwise ignored, so an older runbook can still read a newer journal."""
-    state = IncidentState(id=incident_id, damaged=list(damaged or []))
+    state = IncidentState(id=incident_id)
+    apply_events(state, events, damaged or [])
+    return state
+
+
+def apply_events(state: IncidentState, events: list[Event],
+                 damaged: list[DamagedLine]) -> None:
+    """Fold more of the journal into a state: the same as folding it all again."""
     for event in events:
         state.events.append(event)
         _apply(state, event)
-    return state
+    known = {line.line for line in state.damaged}
+    state.damaged += [line for line in damaged if line.line not in known]
 
 
 def _apply(state: IncidentState, event: Event) -> None:

@@ -68,6 +68,12 @@ class DamagedLine:
 class Replay:
     events: list[Event] = field(default_factory=list)
     damaged: list[DamagedLine] = field(default_factory=list)
+    # Where this read began, and where the next picks up: just past the last
+    # complete line, and how many lines that is. A line still being written is
+    # read again next time.
+    start: int = 0
+    end: int = 0
+    lines: int = 0
 
 
 def new_event_id() -> str:
@@ -116,26 +122,48 @@ class Journal:
         finally:
             os.close(fd)  # closing releases the flock
 
-    def replay(self) -> Replay:
-        """Every intact event in order, and a note of each damaged line."""
-        result = Replay()
+    def replay(self, start: int = 0, lines_before: int = 0) -> Replay:
+        """Every intact event in order, and a note of each damaged line.
+
+        From `start` (a Replay's `end`) it reads only what was appended since:
+        a follower pays for new events, not for the whole incident again."""
+        result = Replay(start=start, end=start, lines=lines_before)
         try:
-            raw = self.path.read_bytes()
+            with self.path.open("rb") as handle:
+                handle.seek(start)
+                raw = handle.read()
         except FileNotFoundError:
             return result
-        lines = raw.split(b"\n")
-        for number, chunk in enumerate(lines, start=1):
+        complete = raw.rfind(b"\n") + 1
+        result.end = start + complete
+        chunks = raw.split(b"\n")
+        result.lines = lines_before + len(chunks) - 1
+        for index, chunk in enumerate(chunks):
             if not chunk.strip():
                 continue
-            last = number == len(lines)
+            number = lines_before + index + 1
+            if index == len(chunks) - 1:
+                # Not yet terminated: a write still under way (append returns only
+                # once the newline is on disk), or a writer killed mid-line.
+                if not start and not _is_event(chunk):
+                    result.damaged.append(DamagedLine(
+                        number, "torn last line (a writer was killed mid-write)",
+                        chunk[:120].decode("utf-8", "replace")))
+                continue
             try:
                 result.events.append(Event.from_json(chunk.decode("utf-8")))
             except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-                reason = "torn last line (a writer was killed mid-write)" if last else (
-                    f"unreadable line: {exc}")
-                result.damaged.append(
-                    DamagedLine(number, reason, chunk[:120].decode("utf-8", "replace")))
+                result.damaged.append(DamagedLine(number, f"unreadable line: {exc}",
+                                                  chunk[:120].decode("utf-8", "replace")))
         return result
+
+
+def _is_event(chunk: bytes) -> bool:
+    try:
+        Event.from_json(chunk.decode("utf-8"))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def _ends_torn(fd: int) -> bool:

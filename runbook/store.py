@@ -17,8 +17,8 @@ from typing import Any
 from runbook import paths
 from runbook.errors import IncidentNotFound, JournalError, RunbookError
 from runbook.hosts import Host
-from runbook.incident import EventType, IncidentState, Status, StepStatus, fold
-from runbook.journal import JOURNAL_NAME, Event, Journal
+from runbook.incident import EventType, IncidentState, Status, StepStatus, apply_events, fold
+from runbook.journal import JOURNAL_NAME, Event, Journal, Replay
 from runbook.playbook import LoadedPlaybook, Severity
 
 ROLES = ("commander", "scribe", "communications", "subject-expert")
@@ -68,6 +68,9 @@ class IncidentStore:
     def load(self, incident_id: str) -> IncidentState:
         replay = Journal(self.directory(incident_id)).replay()
         return fold(incident_id, replay.events, replay.damaged)
+
+    def follow(self, incident_id: str) -> JournalFollower:
+        return JournalFollower(incident_id, Journal(self.directory(incident_id)))
 
     def all(self) -> list[IncidentState]:
         return [self.load(i) for i in self.ids()]
@@ -250,3 +253,31 @@ class Incident:
         if self.state().status == Status.OPEN:
             raise RunbookError(f"incident {self.id} is already open")
         return self.append(EventType.REOPENED, {"reason": reason}, actor)
+
+
+class JournalFollower:
+    """One incident's state, kept current by folding only what was appended since
+    the last read. Reading (`fetch`, any thread) is apart from folding (`apply`),
+    so a front end can read in a worker and fold where it draws."""
+
+    def __init__(self, incident_id: str, journal: Journal) -> None:
+        self.journal = journal
+        self.state = IncidentState(id=incident_id)
+        self.end = 0
+        self._lines = 0
+
+    def fetch(self) -> Replay:
+        return self.journal.replay(self.end, self._lines)
+
+    def apply(self, replay: Replay) -> bool:
+        """Fold a fetched read in; False if another read got there first (then
+        this one is stale and dropped), or if there was nothing new."""
+        if replay.start != self.end:
+            return False
+        apply_events(self.state, replay.events, replay.damaged)
+        self.end, self._lines = replay.end, replay.lines
+        return bool(replay.events or replay.damaged)
+
+    def read(self) -> IncidentState:
+        self.apply(self.fetch())
+        return self.state

@@ -75,6 +75,31 @@ def test_replay_folds_every_action_in_order() -> None:
     assert as_json(again) == as_json(state)
 
 
+def test_following_the_journal_gives_the_state_a_full_replay_gives() -> None:
+    """The app folds only what was appended since its last read; after any split
+    of the journal into reads, that is the state a fresh replay builds."""
+    store = IncidentStore()
+    incident = open_incident(store)
+    steps = list(store.load(incident.id).steps.values())
+    follower = store.follow(incident.id)
+    reads = [follower.read()]
+    for index, step in enumerate(steps[:6]):
+        if step.step.kind == "question":
+            incident.answer(step.step.id, f"answer {index}", "alice")
+        else:
+            incident.complete_step(step.step.id, "alice", comment=f"done {index}")
+        incident.note(f"note {index}", "bob")
+        if index % 2:
+            reads.append(follower.read())
+    incident.set_severity("SEV1", "alice", reason="worse")
+    incident.resolve("alice", summary="fixed")
+    reads.append(follower.read())
+    reads.append(follower.read())  # nothing new
+    assert all(state is reads[0] for state in reads), "one state, folded further"
+    assert as_json(follower.state) == as_json(store.load(incident.id))
+    assert len(follower.state.events) == len(store.load(incident.id).events)
+
+
 def test_current_step_moves_forward_as_steps_finish() -> None:
     store = IncidentStore()
     incident = open_incident(store)

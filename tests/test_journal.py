@@ -92,6 +92,48 @@ def test_garbage_in_the_middle_is_skipped_not_fatal(tmp_path: Path) -> None:
     assert [d.line for d in replay.damaged] == [2, 3]
 
 
+def test_following_from_the_last_end_reads_each_event_once(tmp_path: Path) -> None:
+    """A reader that resumes from each Replay's end (the app does, every poll) sees
+    the same events and damage as one full read, even when it reads while a line
+    is half written and across a torn line."""
+    journal = Journal(tmp_path / "inc")
+    journal.append("note.added", {"text": "one"}, "ops")
+    seen = journal.replay()
+    events, damaged = list(seen.events), list(seen.damaged)
+
+    def follow() -> None:
+        nonlocal seen
+        seen = journal.replay(seen.end, seen.lines)
+        events.extend(seen.events)
+        damaged.extend(seen.damaged)
+
+    half = Event(type="note.added", ts=Event.from_json(journal.path.read_text()).ts,
+                 actor="ops", data={"text": "two"}, id="0123456789abcdef").to_json()
+    with open(journal.path, "ab") as handle:
+        handle.write(half[:20].encode())  # a writer, mid-line
+        handle.flush()
+        follow()
+        assert [e.data["text"] for e in events] == ["one"] and damaged == []
+        handle.write(half[20:].encode())  # whole, but not yet terminated: not acknowledged
+        handle.flush()
+        follow()
+        assert [e.data["text"] for e in events] == ["one"]
+        handle.write(b"\n")
+    follow()
+    assert [e.data["text"] for e in events] == ["one", "two"]
+    with open(journal.path, "ab") as handle:
+        handle.write(b'{"torn":')  # a writer killed mid-line
+    follow()
+    journal.append("note.added", {"text": "three"}, "ops")  # terminates the torn line first
+    follow()
+    follow()  # nothing new: nothing read twice
+    full = journal.replay()
+    assert [e.id for e in events] == [e.id for e in full.events]
+    assert [e.data["text"] for e in events] == ["one", "two", "three"]
+    assert [d.line for d in damaged] == [d.line for d in full.damaged] == [3]
+    assert seen.end == journal.path.stat().st_size
+
+
 def test_sigkill_of_writers_in_a_loop_loses_no_acknowledged_event(tmp_path: Path) -> None:
     directory = tmp_path / "inc"
     journal = Journal(directory)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections.abc import Iterable
 from functools import partial
@@ -16,6 +17,7 @@ from textual.screen import Screen
 from runbook import paths
 from runbook.errors import RunbookError
 from runbook.store import IncidentStore, default_actor
+from runbook.tui.gc_pacing import GarbagePacer
 from runbook.tui.screens.home import HomeScreen
 from runbook.tui.screens.incident import IncidentScreen
 from runbook.tui.screens.new_incident import NewIncidentRequest, NewIncidentScreen
@@ -41,8 +43,18 @@ class RunbookApp(App[None]):
         self.actor = actor or default_actor()
         self.inventories = inventories or []
         self.collect_settings = {"inventories": self.inventories, **(collect_settings or {})}
+        # Sliding tab underlines and the like cost frames and bytes over a slow SSH
+        # link and tell the operator nothing; TEXTUAL_ANIMATIONS=full brings them back.
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            self.animation_level = "none"
+        self.garbage = GarbagePacer()
+
+    def freeze_startup_objects(self) -> None:
+        """The first incident is on screen: see runbook.tui.gc_pacing."""
+        self.garbage.start()
 
     def on_mount(self) -> None:
+        self.set_interval(3.0, self.garbage.tick)
         self.push_screen(HomeScreen(self.store))
         if self.start_incident:
             self.open_incident(self.start_incident)
@@ -69,6 +81,9 @@ class RunbookApp(App[None]):
         while isinstance(self.screen, IncidentScreen):
             self.pop_screen()
         self.push_screen(IncidentScreen(self.store, resolved))
+
+    def on_unmount(self) -> None:
+        self.garbage.stop()
 
     def action_home(self) -> None:
         while len(self.screen_stack) > 2:
@@ -102,6 +117,7 @@ class RunbookApp(App[None]):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:
+            self.garbage.key_pressed()
             event.sent_to = self.focused or self.screen  # type: ignore[attr-defined]
         await super().on_event(event)
 

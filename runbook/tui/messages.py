@@ -7,14 +7,14 @@ from typing import Any
 
 from textual.message import Message
 
-from runbook.incident import IncidentState
+from runbook.journal import Replay
 
 
 @dataclass
-class StateLoaded(Message):
-    """A fresh fold of the journal."""
+class JournalRead(Message):
+    """What was appended to the journal since the screen's last read."""
 
-    state: IncidentState
+    replay: Replay
 
 
 @dataclass

@@ -32,6 +32,7 @@ from runbook.tui.screens.incident import IncidentScreen
 from runbook.tui.screens.remediate import RemediateScreen
 from runbook.tui.screens.report import ReportScreen
 from runbook.tui.widgets.hosts_panel import FindingsPanel, HostsPanel
+from runbook.tui.widgets.row_table import RowTable
 from runbook.tui.widgets.incident_header import IncidentHeader
 from runbook.tui.widgets.stage_list import StageList
 from runbook.tui.widgets.step_view import StepView
@@ -134,7 +135,9 @@ def screen_text(app: RunbookApp) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
-def cells(table: DataTable[Any]) -> list[list[str]]:
+def cells(table: DataTable[Any] | RowTable) -> list[list[str]]:
+    if isinstance(table, RowTable):
+        return table.plain_rows()
     rows = []
     for row in range(table.row_count):
         rows.append([cell.plain if isinstance(cell, Text) else str(cell)
@@ -305,6 +308,7 @@ async def test_walk_the_whole_generic_host_playbook(sshd_fleet: SshdLab, invento
         assert screen.query_one(FindingsPanel).row_count == len(findings)
         done_rows = {row[0]: row[3] for row in cells(screen.query_one(HostsPanel))}
         assert done_rows == {"lab1": "3/3", "lab2": "3/3"}
+        await act(pilot, "1")  # back to the Step tab, which shows the run's outcome
         assert "Last run: 6/6 ok" in static_text(screen, "#step-extra")
 
         await goto(pilot, "impact")

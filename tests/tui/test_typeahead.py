@@ -101,3 +101,30 @@ async def test_keys_before_the_input_opens_still_act_as_commands() -> None:
         await wait_until(pilot, lambda: screen.query_one("#note", Input).value == "jk",
                          what="'jk' in the note")
         assert stages.cursor_line == line + 1, "the j before n moved the cursor, once"
+
+
+async def test_a_timeline_event_opens_in_full_with_enter() -> None:
+    """The timeline's last column is cut at 80 columns; Enter shows the whole event."""
+    from runbook.tui.screens.prompts import TextViewer
+    from runbook.tui.widgets.timeline import TimelinePanel
+
+    incident_id = new_incident()
+    long_note = "web-2 was deployed at 14:02 with the new connection pool " * 3 + "\x1b]0;x\x07"
+    IncidentStore().load(incident_id)
+    from runbook.store import Incident
+    Incident(IncidentStore(), incident_id).note(long_note, "tester")
+    app = RunbookApp(IncidentStore(), incident_id, actor="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await opened_app(pilot)
+        await pilot.press("4", "tab")
+        timeline = screen.query_one(TimelinePanel)
+        assert screen.focused is timeline
+        assert timeline.cursor_row == timeline.row_count - 1, "the newest event is selected"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, TextViewer), what="the event")
+        shown = str(app.screen.query_one("#viewer-text").visual)
+        assert "Note: web-2 was deployed" in shown and shown.count("connection pool") >= 6
+        assert "\x1b" not in shown and "\x07" not in shown
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen and screen.focused is timeline

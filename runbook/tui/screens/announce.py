@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -15,12 +17,14 @@ from runbook.bugs import log_exception
 from runbook.errors import RunbookError
 from runbook.sanitize import clean_text
 from runbook.store import Incident
+from runbook.tui.screens.prompts import ChoicePrompt
 
 
 class AnnounceScreen(Screen[bool]):
     # Priority: the focused TextArea binds ctrl+w (delete word) and ctrl+y (redo)
     # itself, and would otherwise swallow both keys.
     BINDINGS = [
+        Binding("ctrl+s", "send", "Send via channel", priority=True),
         Binding("ctrl+y", "copy", "Copy (OSC 52) & record", priority=True),
         Binding("ctrl+w", "save", "Save to file & record", priority=True),
         Binding("ctrl+r", "redraft", "Redraft", priority=True),
@@ -34,7 +38,7 @@ class AnnounceScreen(Screen[bool]):
         self.actor = actor
 
     def compose(self) -> ComposeResult:
-        yield Static(f" Announcement · {self.step_id} — edit, then copy or save. "
+        yield Static(f" Announcement · {self.step_id} — edit, then send, copy or save. "
                      "Each send is recorded with its text.", id="announce-title")
         yield TextArea("", id="message", soft_wrap=True)
         yield Footer()
@@ -65,33 +69,77 @@ class AnnounceScreen(Screen[bool]):
         self.app.copy_to_clipboard(text)
         self._record(text, "clipboard", True, None)
 
+    def action_send(self) -> None:
+        """Pick a channel from channels.yaml; the send itself runs in a worker."""
+        from runbook.announce_channels import channels_path, describe, load_channels
+
+        try:
+            channels = load_channels()
+        except RunbookError as exc:
+            self.notify(exc.message, severity="error", timeout=10)
+            return
+        options = []
+        for name, config in channels.items():
+            if config.kind == "stdout":
+                continue  # the app owns the terminal: nothing printed would be seen
+            missing = [v for v, present in describe(name, config)["variables"].items()
+                       if not present]
+            note = f"  (unset: {', '.join(missing)})" if missing else ""
+            options.append((name, f"{name} · {config.kind}{note}"))
+        if not options:
+            self.notify(f"No channels to send through. Add them to {channels_path()} "
+                        "(see docs/announce.md); ctrl+y copies, ctrl+w saves.",
+                        severity="warning", timeout=10)
+            return
+        self.app.push_screen(ChoicePrompt("Send through which channel?", options),
+                             self._send_chosen)
+
+    def _send_chosen(self, name: str | None) -> None:
+        if not name:
+            return
+
+        def channel() -> Any:
+            from runbook.announce_channels import configured_channel
+
+            found = configured_channel(name)
+            if found is None:
+                raise RunbookError(f"no channel {name!r} in channels.yaml any more")
+            return found
+
+        self._deliver(self.query_one(TextArea).text, channel, f"sent via {name}")
+
     def action_save(self) -> None:
-        text = self.query_one(TextArea).text
+        from runbook.announce import FileChannel
+
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = (self.incident.store.directory(self.incident.id) / "announcements"
                 / f"{stamp}-{self.step_id}.txt")
-        self._save(text, path)
+        self._deliver(self.query_one(TextArea).text, lambda: FileChannel(path),
+                      f"saved to {path}")
 
-    @work(thread=True)
-    def _save(self, text: str, path) -> None:  # noqa: ANN001
-        from runbook.announce import FileChannel, send
+    @work(thread=True, group="deliver")
+    def _deliver(self, text: str, channel: Callable[[], Any], done: str) -> None:
+        """Send, and journal the outcome either way. Sent: back to the incident.
+        Not sent: recorded as unsent (`runbook resend` retries it), and the text
+        stays here to copy, save or send elsewhere."""
+        from runbook.announce import send
 
         try:
-            _, delivered, error = send(self.incident, self.step_id, text, FileChannel(path),
-                                       self.actor)
+            _, delivered, error = send(self.incident, self.step_id, text, channel(), self.actor)
         except RunbookError as exc:
             self.app.call_from_thread(self.notify, exc.message, severity="error")
             return
         except Exception:  # noqa: BLE001
-            where = log_exception("announce save")
+            where = log_exception("announce")
             self.app.call_from_thread(self.notify, f"internal error; details in {where}",
                                       severity="error")
             return
-        message = f"saved to {path} and recorded" if delivered else f"NOT saved: {error}"
-        self.app.call_from_thread(self.notify, message,
-                                  severity="information" if delivered else "error")
         if delivered:
+            self.app.call_from_thread(self.notify, f"{done} and recorded")
             self.app.call_from_thread(self.dismiss, True)
+        else:
+            self.app.call_from_thread(self.notify, f"NOT {done}: {error}", severity="error",
+                                      timeout=10)
 
     @work(thread=True)
     def _record(self, text: str, channel: str, delivered: bool, error: str | None) -> None:

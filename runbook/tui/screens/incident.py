@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Input, TabbedContent, TabPane
+from textual.widgets import Footer, Input, TabbedContent, TabPane, Tabs
 
 from runbook.bugs import log_exception
 from runbook.errors import RunbookError
@@ -26,9 +26,9 @@ from runbook.tui.messages import (
     CollectionDone,
     CollectorProgress,
     HostProgress,
-    StateLoaded,
+    JournalRead,
 )
-from runbook.tui.screens.prompts import TextPrompt
+from runbook.tui.screens.prompts import TextPrompt, TextViewer
 from runbook.tui.widgets.hosts_panel import FindingsPanel, HostsPanel
 from runbook.tui.widgets.incident_header import IncidentHeader
 from runbook.tui.widgets.stage_list import StageList
@@ -59,11 +59,12 @@ class IncidentScreen(Screen[None]):
         super().__init__()
         self.store = store
         self.incident = Incident(store, incident_id)
+        self.follower = store.follow(incident_id)
         self.state: IncidentState | None = None
         self.selected: str | None = None
-        self._journal_stamp: tuple[int, float] | None = None
         self.collecting = False
         self._similar: list[dict[str, Any]] | None = None
+        self._step_view_stale = False
 
     def compose(self) -> ComposeResult:
         yield IncidentHeader()
@@ -83,38 +84,47 @@ class IncidentScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        # 1-4 switch tabs; Tab goes from the stage list straight into the table shown.
+        self.query_one(Tabs).can_focus = False
         self.reload()
         self.set_interval(POLL_SECONDS, self.poll_journal)
 
     # -- loading ----------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="load")
+    @work(thread=True, group="load")
     def reload(self) -> None:
+        """Read what was appended to the journal since the last read (the whole of
+        it the first time); the fold happens on the screen's thread, which owns
+        the state. A read that another overtook is dropped there."""
         try:
-            state = self.incident.state()
+            replay = self.follower.fetch()
         except Exception:  # noqa: BLE001 - keep the screen alive; the journal is intact
             log_exception("reload")
             return
-        self.app.call_from_thread(self.post_message, StateLoaded(state))
+        self.post_message(JournalRead(replay))
 
     @work(thread=True, exclusive=True, group="poll")
     def poll_journal(self) -> None:
-        """Pick up events other processes (the CLI, a listener) appended. Not during
-        our own collection: it appends many events a second, and its end reloads."""
-        if self.collecting:
-            return
+        """Pick up events other processes appended: the CLI, a listener, and our own
+        collection's child, whose findings show as each collector finishes. Each
+        poll reads only what is new."""
         try:
-            info = self.incident.journal.path.stat()
+            size = self.incident.journal.path.stat().st_size
         except OSError:
             return
-        stamp = (info.st_size, info.st_mtime)
-        if stamp != self._journal_stamp:
-            self._journal_stamp = stamp
+        if size != self.follower.end:
             self.reload()
 
-    def on_state_loaded(self, message: StateLoaded) -> None:
-        state = message.state
+    def on_journal_read(self, message: JournalRead) -> None:
         first = self.state is None
+        if not self.follower.apply(message.replay):
+            if message.replay.end > self.follower.end:
+                self.reload()  # overtaken by a read that ended earlier: read the rest
+            if not first:
+                return
+        self._show_state(self.follower.state, first)
+
+    def _show_state(self, state: IncidentState, first: bool) -> None:
         self.state = state
         if first or self.selected not in state.steps:
             current = state.current_step
@@ -125,8 +135,9 @@ class IncidentScreen(Screen[None]):
         if first and self.selected:
             stages.select_step(self.selected)
             stages.focus()
-        self.query_one(StepView).show(state, self.selected)
-        self._show_similar()
+        if first:
+            self.call_after_refresh(self.app.freeze_startup_objects)  # type: ignore[attr-defined]
+        self._show_step()
         self.query_one(HostsPanel).show(state)
         self.query_one(FindingsPanel).show(state)
         self.query_one(TimelinePanel).show(state)
@@ -140,11 +151,11 @@ class IncidentScreen(Screen[None]):
             try:
                 work_fn()
             except RunbookError as exc:
-                self.app.call_from_thread(self.post_message, ActionFailed(exc.message, exc.hint))
+                self.post_message(ActionFailed(exc.message, exc.hint))
                 return
             except Exception:  # noqa: BLE001
                 where = log_exception("tui intent")
-                self.app.call_from_thread(self.post_message, ActionFailed(
+                self.post_message(ActionFailed(
                     "internal error; nothing recorded was lost", f"details in {where}"))
                 return
             if done:
@@ -169,9 +180,25 @@ class IncidentScreen(Screen[None]):
     @on(StageList.StepChosen)
     def step_chosen(self, message: StageList.StepChosen) -> None:
         self.selected = message.step_id
-        if self.state is not None:
-            self.query_one(StepView).show(self.state, self.selected)
-            self._show_similar()
+        self._show_step()
+
+    def _show_step(self) -> None:
+        """The step view follows the selection while its tab is shown. Behind another
+        tab it is brought up to date when its tab comes back: updating it hidden
+        still cost a relayout of the visible tab on every j/k."""
+        if self.state is None:
+            return
+        if self.query_one(TabbedContent).active != "step":
+            self._step_view_stale = True
+            return
+        self._step_view_stale = False
+        self.query_one(StepView).show(self.state, self.selected)
+        self._show_similar()
+
+    @on(TabbedContent.TabActivated)
+    def tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if self._step_view_stale and event.pane.id == "step":
+            self._show_step()
 
     def _show_similar(self) -> None:
         step = self._selected_step()
@@ -244,6 +271,7 @@ class IncidentScreen(Screen[None]):
         step = self._selected_step()
         if step is not None and step.step.kind == "question":
             self.query_one(TabbedContent).active = "step"
+            self._show_step()
             self.query_one(StepView).focus_answer()
         else:
             self.notify("This step is not a question.", severity="warning")
@@ -274,6 +302,8 @@ class IncidentScreen(Screen[None]):
         self.query_one(TabbedContent).active = {"hosts": "hosts-tab",
                                                 "findings": "findings-tab",
                                                 "timeline": "timeline-tab"}.get(tab, tab)
+        if self._step_view_stale and tab == "step":
+            self._show_step()  # in this frame, not after the TabActivated round trip
 
     def action_home(self) -> None:
         if self.focused is not None and self.focused.id in ("note", "answer"):
@@ -301,7 +331,7 @@ class IncidentScreen(Screen[None]):
         competes with the screen for the interpreter lock. Progress arrives as
         JSON lines; the evidence goes into the journal as usual."""
         from runbook.collect import CollectRequest
-        from runbook.collect_worker import request_to_json
+        from runbook.collect_worker import lowered_priority, request_to_json
         from runbook.hosts import match_hosts
 
         assert self.state is not None
@@ -314,8 +344,8 @@ class IncidentScreen(Screen[None]):
         self.app.call_from_thread(self.query_one(HostsPanel).start_run, hosts)
         try:
             child = subprocess.Popen(
-                [sys.executable, "-m", "runbook.collect_worker", request_to_json(request),
-                 str(self.store.root)],
+                [*lowered_priority(), sys.executable, "-m", "runbook.collect_worker",
+                 request_to_json(request), str(self.store.root)],
                 stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                 start_new_session=True)
         except OSError as exc:
@@ -330,10 +360,10 @@ class IncidentScreen(Screen[None]):
             except ValueError:
                 continue
             if "collector" in record:
-                self.app.call_from_thread(self.post_message, CollectorProgress(
+                self.post_message(CollectorProgress(
                     record["host"], record["collector"], record["status"], record.get("detail")))
             elif "state" in record:
-                self.app.call_from_thread(self.post_message, HostProgress(
+                self.post_message(HostProgress(
                     record["host"], record["state"], record.get("message")))
             elif "error" in record:
                 self._collection_failed(record["error"], record.get("hint"))
@@ -347,10 +377,10 @@ class IncidentScreen(Screen[None]):
                                         "recorded", None)
             self.collecting = False
             return
-        self.app.call_from_thread(self.post_message, CollectionDone(step.id, summary))
+        self.post_message(CollectionDone(step.id, summary))
 
     def _collection_failed(self, message: str, hint: str | None) -> None:
-        self.app.call_from_thread(self.post_message, ActionFailed(message, hint))
+        self.post_message(ActionFailed(message, hint))
         self.collecting = False
 
     def on_unmount(self) -> None:
@@ -393,6 +423,10 @@ class IncidentScreen(Screen[None]):
         same_file = [f for f, p in self.query_one(FindingsPanel).finding_rows
                      if p == message.evidence_path]
         self.app.push_screen(EvidenceScreen(path, same_file, line=message.finding.line))
+
+    @on(TimelinePanel.Open)
+    def open_event(self, message: TimelinePanel.Open) -> None:
+        self.app.push_screen(TextViewer(message.title, message.text))
 
     # -- later stages (announce, remediate, report) are their own screens --------
 

@@ -5,35 +5,36 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from rich.text import Text
 from textual.message import Message
-from textual.widgets import DataTable
 
 from runbook.engine.findings import Finding
 from runbook.incident import IncidentState
 from runbook.sanitize import clean_line
+from runbook.tui.widgets.row_table import Column, RowTable
 
 STATE_STYLE = {"ok": "green", "failed": "yellow", "running": "cyan", "connecting": "yellow",
                "pending": "dim", "timeout": "bold red", "refused": "bold red",
                "unreachable": "bold red", "skipped": "dim", "error": "red",
                "not-installed": "magenta", "needs-root": "magenta"}
+LEVEL_STYLE = {"critical": "bold red", "warning": "yellow"}
 FINISHED = {"ok", "failed", "timeout", "not-installed", "needs-root", "error", "skipped",
             "unreachable"}
 
 
-class HostsPanel(DataTable[Text]):
+class HostsPanel(RowTable):
     """One row per host: its role, connection state, collectors done, problems.
 
     Progress arrives many times a second from 20+ hosts; rebuilding the table on
     each message made keypresses wait (p95 260 ms measured). Messages only mark
-    the table stale, and it is redrawn at most REDRAW_HZ times a second, and
-    only while it is on screen.
+    the table stale; it is redrawn at most REDRAW_HZ times a second, only while
+    it is on screen, and a redraw renders only the rows that changed.
     """
 
     REDRAW_HZ = 4
 
     def __init__(self) -> None:
-        super().__init__(id="hosts", cursor_type="row", zebra_stripes=True)
+        super().__init__([Column("host", 24), Column("project/role", 20), Column("state", 11),
+                          Column("done", 5), Column("running / problems")], id="hosts")
         self.live: dict[str, dict[str, str]] = {}
         self.host_state: dict[str, str] = {}
         self.host_message: dict[str, str | None] = {}
@@ -42,7 +43,6 @@ class HostsPanel(DataTable[Text]):
         self._stale = False
 
     def on_mount(self) -> None:
-        self.add_columns("host", "project/role", "state", "done", "running / problems")
         self.set_interval(1 / self.REDRAW_HZ, self._redraw_if_stale)
 
     def show(self, state: IncidentState) -> None:
@@ -65,7 +65,7 @@ class HostsPanel(DataTable[Text]):
         self._stale = False
         if self._state is None:
             return
-        self.clear()
+        rows = []
         for host in self._state.hosts:
             runs = {**self._recorded.get(host.name, {}), **self.live.get(host.name, {})}
             done = sum(1 for s in runs.values() if s in FINISHED)
@@ -75,11 +75,11 @@ class HostsPanel(DataTable[Text]):
                                                            "failed" if bad else "pending")
             detail = ", ".join(running[:3]) if running else (
                 self.host_message.get(host.name) or ", ".join(f"{n} {s}" for s, n in bad.items()))
-            self.add_row(Text(host.name), Text(f"{host.project or '-'}/{host.role or '-'}"),
-                         Text(host_state, style=STATE_STYLE.get(host_state, "")),
-                         Text(f"{done}/{len(runs)}" if runs else "-"),
-                         Text(clean_line(detail or ""), style="yellow" if bad else ""),
-                         key=host.name)
+            rows.append(((host.name, ""), (f"{host.project or '-'}/{host.role or '-'}", ""),
+                         (host_state, STATE_STYLE.get(host_state, "")),
+                         (f"{done}/{len(runs)}" if runs else "-", ""),
+                         (clean_line(detail or ""), "yellow" if bad else "")))
+        self.set_rows(rows)
 
     @property
     def is_on_screen(self) -> bool:
@@ -102,7 +102,7 @@ class HostsPanel(DataTable[Text]):
         self._stale = True
 
 
-class FindingsPanel(DataTable[Text]):
+class FindingsPanel(RowTable):
     """Findings as they arrive, worst first; Enter opens the evidence at that line."""
 
     @dataclass
@@ -111,11 +111,9 @@ class FindingsPanel(DataTable[Text]):
         evidence_path: str
 
     def __init__(self) -> None:
-        super().__init__(id="findings", cursor_type="row", zebra_stripes=True)
+        super().__init__([Column("level", 8), Column("host", 20), Column("resource", 16),
+                          Column("finding")], id="findings")
         self.finding_rows: list[tuple[Finding, str]] = []
-
-    def on_mount(self) -> None:
-        self.add_columns("level", "host", "resource", "finding")
 
     def show(self, state: IncidentState) -> None:
         latest: dict[tuple[str, str], dict] = {}
@@ -128,17 +126,13 @@ class FindingsPanel(DataTable[Text]):
         order = {"critical": 0, "warning": 1, "info": 2}
         rows.sort(key=lambda r: (order.get(str(r[0].level), 3), r[0].host))
         self.finding_rows = rows
-        self.clear()
-        for index, (finding, _) in enumerate(rows):
-            style = {"critical": "bold red", "warning": "yellow"}.get(str(finding.level), "dim")
-            # The resource comes from remote output too (a df mount point, say).
-            self.add_row(Text(str(finding.level), style=style), Text(clean_line(finding.host)),
-                         Text(clean_line(finding.resource)), Text(clean_line(finding.summary)),
-                         key=str(index))
+        # The host and resource come from remote output too (a df mount point, say).
+        self.set_rows([((str(finding.level), LEVEL_STYLE.get(str(finding.level), "dim")),
+                        (clean_line(finding.host), ""), (clean_line(finding.resource), ""),
+                        (clean_line(finding.summary), "")) for finding, _ in rows])
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        index = int(str(event.row_key.value))
-        if 0 <= index < len(self.finding_rows):
+    def on_row_table_selected(self, event: RowTable.Selected) -> None:
+        if 0 <= event.index < len(self.finding_rows):
             event.stop()
-            finding, path = self.finding_rows[index]
+            finding, path = self.finding_rows[event.index]
             self.post_message(self.Open(finding, path))

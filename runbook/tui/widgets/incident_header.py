@@ -48,4 +48,4 @@ class IncidentHeader(Static):
         text.append(f"IC {state.commander or '—'} ", style="dim")
         status = "" if str(state.status) == "open" else f"[{state.status}] "
         text.append(f"{status}⏱ {clock}", style="bold")
-        self.update(text)
+        self.update(text, layout=False)  # one line, always: no relayout every tick

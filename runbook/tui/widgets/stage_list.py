@@ -20,7 +20,8 @@ class StageList(Tree[str]):
     """Stages as branches, steps as leaves; selecting a leaf shows that step."""
 
     DEFAULT_CSS = """
-    StageList { width: 28; border-right: solid $primary-background; padding: 0; }
+    StageList { width: 28; border-right: solid $primary-background; padding: 0;
+                overflow-x: hidden; }
     """
     BINDINGS = [Binding("j", "cursor_down", "Down", show=False),
                 Binding("k", "cursor_up", "Up", show=False)]

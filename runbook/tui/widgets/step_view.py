@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from rich.markdown import Markdown
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Input, Markdown, Static
+from textual.widgets import Input, Static
 
 from runbook.incident import IncidentState, StepState, StepStatus
 from runbook.sanitize import clean_line, clean_text
@@ -32,7 +33,6 @@ class StepView(VerticalScroll):
     StepView { padding: 0 1; }
     StepView #step-title { text-style: bold; }
     StepView #step-state { color: $text-muted; }
-    StepView Markdown { margin: 0; padding: 0; }
     StepView #answer { border: none; height: 1; padding: 0 1; background: $boost; }
     StepView #step-extra { color: $text; margin-top: 1; }
     """
@@ -50,7 +50,7 @@ class StepView(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(id="step-title")
         yield Static(id="step-state")
-        yield Markdown(id="step-instructions")
+        yield Static(id="step-instructions")
         yield Static(id="step-extra")
         yield Static(id="step-similar")
         yield Input(placeholder="type the answer, Enter to record", id="answer")
@@ -70,7 +70,11 @@ class StepView(VerticalScroll):
         instructions = self._instructions(step, state)
         if changed or instructions != self._shown_instructions:
             self._shown_instructions = instructions
-            self.query_one("#step-instructions", Markdown).update(instructions)
+            # Rich's Markdown in one Static, not Textual's Markdown widget: that one
+            # mounts a widget per block on every update, which made each j/k in the
+            # stage list cost a remount and a deep relayout.
+            self.query_one("#step-instructions", Static).update(
+                Markdown(instructions, hyperlinks=False))
         if changed:
             answer = self.query_one("#answer", Input)
             answer.display = step.step.kind == "question"

@@ -2,29 +2,56 @@
 
 from __future__ import annotations
 
-from rich.text import Text
-from textual.widgets import DataTable
+import json
+from dataclasses import dataclass
+
+from textual.message import Message
 
 from runbook.incident import IncidentState, summarize
-from runbook.sanitize import clean_line
+from runbook.journal import Event
+from runbook.sanitize import clean_line, clean_text
+from runbook.tui.widgets.row_table import Column, RowTable
 
 
-class TimelinePanel(DataTable[Text]):
+class TimelinePanel(RowTable):
+    """Appends the events it has not shown yet; the cursor follows the newest
+    unless the operator has moved it up to read. Enter opens an event in full."""
+
+    @dataclass
+    class Open(Message):
+        title: str
+        text: str
+
     def __init__(self) -> None:
-        super().__init__(id="timeline", cursor_type="row", zebra_stripes=True)
+        super().__init__([Column("time (UTC · local)", 18), Column("who", 12), Column("what")],
+                         id="timeline")
         self._shown = 0
-
-    def on_mount(self) -> None:
-        self.add_columns("time (UTC · local)", "who", "what")
+        self._events: list[Event] = []
 
     def show(self, state: IncidentState) -> None:
-        if len(state.events) < self._shown:
-            self.clear()
+        if len(state.events) < self._shown:  # a different journal: start again
+            self.set_rows([])
             self._shown = 0
-        for event in state.events[self._shown:]:
+            self._events = []
+        new = state.events[self._shown:]
+        if not new:
+            return
+        rows = []
+        for event in new:
             local = event.ts.astimezone()
-            self.add_row(Text(f"{event.ts:%H:%M:%S} · {local:%H:%M}", style="dim"),
-                         Text(event.actor.split("@")[0]), Text(clean_line(summarize(event))))
-        if len(state.events) > self._shown:
-            self.move_cursor(row=len(state.events) - 1)
+            rows.append(((f"{event.ts:%H:%M:%S} · {local:%H:%M}", "dim"),
+                         (event.actor.split("@")[0], ""), (clean_line(summarize(event)), "")))
+        self.append_rows(rows, follow=True)
+        self._events.extend(new)
         self._shown = len(state.events)
+
+    def on_row_table_selected(self, event: RowTable.Selected) -> None:
+        if 0 <= event.index < len(self._events):
+            event.stop()
+            shown = self._events[event.index]
+            # Every field, as journalled; what a host or a paste put there is
+            # stripped of terminal controls like everything else on screen.
+            detail = json.dumps(shown.data, indent=2, ensure_ascii=False, default=str)
+            self.post_message(self.Open(
+                clean_line(f"{shown.ts:%Y-%m-%d %H:%M:%S}Z · {shown.actor} · {shown.type}"),
+                clean_text(f"{summarize(shown)}\n\n{detail}")))
