@@ -26,7 +26,7 @@ selected step (1), hosts (2), findings (3) and the timeline (4).
 | n | write a note into the timeline |
 | p | preview and export the postmortem |
 | 1 2 3 4 | step, hosts, findings, timeline |
-| Tab | into the table shown (hosts, findings, timeline); j k move in it |
+| Tab | into the table shown; j k move in it |
 | Enter (on a finding) | open its evidence at the line |
 | Enter (on an event) | read the timeline event in full |
 | Esc | back to the incident list |

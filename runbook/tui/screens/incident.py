@@ -5,8 +5,6 @@ run in a worker; the screen re-renders from the journal's fold."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, TabbedContent, TabPane, Tabs
 
 from runbook.bugs import log_exception
+from runbook.collect_worker import SpareWorker
 from runbook.errors import RunbookError
 from runbook.incident import IncidentState
 from runbook.store import Incident, IncidentStore
@@ -65,6 +64,7 @@ class IncidentScreen(Screen[None]):
         self.collecting = False
         self._similar: list[dict[str, Any]] | None = None
         self._step_view_stale = False
+        self.workers_ready = SpareWorker()
 
     def compose(self) -> ComposeResult:
         yield IncidentHeader()
@@ -87,6 +87,7 @@ class IncidentScreen(Screen[None]):
         # 1-4 switch tabs; Tab goes from the stage list straight into the table shown.
         self.query_one(Tabs).can_focus = False
         self.reload()
+        self.prepare_worker()
         self.set_interval(POLL_SECONDS, self.poll_journal)
 
     # -- loading ----------------------------------------------------------------
@@ -331,7 +332,6 @@ class IncidentScreen(Screen[None]):
         competes with the screen for the interpreter lock. Progress arrives as
         JSON lines; the evidence goes into the journal as usual."""
         from runbook.collect import CollectRequest
-        from runbook.collect_worker import lowered_priority, request_to_json
         from runbook.hosts import match_hosts
 
         assert self.state is not None
@@ -343,11 +343,7 @@ class IncidentScreen(Screen[None]):
             **getattr(self.app, "collect_settings", {}))
         self.app.call_from_thread(self.query_one(HostsPanel).start_run, hosts)
         try:
-            child = subprocess.Popen(
-                [*lowered_priority(), sys.executable, "-m", "runbook.collect_worker",
-                 request_to_json(request), str(self.store.root)],
-                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                start_new_session=True)
+            child = self.workers_ready.start(request, self.store.root)
         except OSError as exc:
             self._collection_failed(f"cannot start the collection: {exc.strerror}", None)
             return
@@ -371,6 +367,7 @@ class IncidentScreen(Screen[None]):
                 summary = record
         child.wait()
         self._child = None
+        self.prepare_worker()  # the next collection starts warm too
         if summary is None:
             if child.returncode == 0 or child.returncode < 0:
                 self._collection_failed("the collection stopped early; what it collected is "
@@ -383,7 +380,15 @@ class IncidentScreen(Screen[None]):
         self.post_message(ActionFailed(message, hint))
         self.collecting = False
 
+    @work(thread=True, exclusive=True, group="spare")
+    def prepare_worker(self) -> None:
+        try:
+            self.workers_ready.prepare()
+        except OSError:
+            pass  # started when needed instead, and the error shown then
+
     def on_unmount(self) -> None:
+        self.workers_ready.close()
         child = getattr(self, "_child", None)
         if child is not None and child.poll() is None:
             child.terminate()
