@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -132,3 +133,47 @@ def test_app_logs_named_for_a_collection_are_tailed_with_quoted_paths(tmp_path: 
     out = (store.directory(plan.incident.id) / run.evidence.stdout).read_text()
     assert "ERROR something broke" in out
     assert not (Path.cwd() / "pwned").exists() and not (tmp_path / "pwned").exists()
+
+
+def test_a_spare_worker_runs_the_request_it_is_given_then_nothing_is_left(
+        runbook_home: Path) -> None:
+    """What the app does on `r`: a worker started ahead of time (imports done)
+    takes the request on stdin, reports progress lines and records evidence."""
+    import json
+
+    from runbook.collect import CollectRequest
+    from runbook.collect_worker import SpareWorker
+
+    store = IncidentStore()
+    incident = store.create(playbook=find_playbook("generic-host"), hosts=[LOCAL],
+                            title="spare", actor="tester")
+    def ours() -> set[int]:  # other tests' daemons (the sshd fleet) are children too
+        alive = set()
+        for process in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if process.status() != psutil.STATUS_ZOMBIE:
+                    alive.add(process.pid)
+        return alive - others
+
+    others = {p.pid for p in psutil.Process().children(recursive=True)}
+    workers = SpareWorker()
+    workers.prepare()
+    before = ours()
+    assert len(before) == 1, "a spare is waiting"
+    assert {psutil.Process(pid).nice() for pid in before} == {5}, "below the app's priority"
+    child = workers.start(CollectRequest(hosts=["localhost"], incident_id=incident.id,
+                                         collectors=["uptime"], actor="tester"), store.root)
+    assert child.pid in before, "the spare took the request"
+    assert child.stdout is not None
+    lines = [json.loads(line) for line in child.stdout]
+    assert child.wait(timeout=60) == 0
+    assert lines[-1]["done"] and lines[-1]["answered"] == 1
+    assert any(line.get("collector") == "uptime" and line.get("status") == "ok"
+               for line in lines)
+    [ran] = [e for e in store.load(incident.id).events if e.type == EventType.COLLECTOR_RAN]
+    assert ran.data["collector"] == "uptime" and ran.data["status"] == "ok"
+    workers.prepare()  # the next one, as after every collection
+    workers.close()
+    workers.prepare()  # closed: starts nothing more
+    time.sleep(0.2)
+    assert ours() == set(), "no worker is left waiting"

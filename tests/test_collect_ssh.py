@@ -13,6 +13,7 @@ import re
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -332,6 +333,44 @@ def test_a_command_past_its_timeout_is_stopped_on_the_host(sshd_fleet: SshdLab) 
                 process.info["cmdline"] == ["sleep", duration]:
             left.append(process.pid)
     assert left == [], f"sleep {duration} still runs on the host"
+
+
+def still_running(argv: list[str]) -> list[int]:
+    return [p.pid for p in psutil.process_iter(["cmdline", "status"])
+            if p.info["status"] != psutil.STATUS_ZOMBIE and p.info["cmdline"] == argv]
+
+
+def test_cancelling_stops_the_commands_on_every_host_and_keeps_what_ran(
+        sshd_fleet: SshdLab) -> None:
+    """Ctrl-C in `runbook collect`, `c` in the app: the commands still running
+    are stopped on the hosts themselves, not left behind by a closed connection."""
+    duration = f"8888.{secrets.randbelow(10**6):06d}"
+    hosts = lab_hosts(sshd_fleet)[:2] + [Host(name="localhost", address="localhost",
+                                             local=True, source="local")]
+    hang = probe("hang", f"echo started; sleep {duration}", timeout=600)
+    store = IncidentStore()
+    incident = store.create(playbook=find_playbook("generic-host"), hosts=hosts,
+                            title="cancel", actor="tester@lab")
+    collection = Collection(incident, hosts, [hang, probe("quick", "echo quick")],
+                            CollectOptions(ssh=lab_options(sshd_fleet)))
+    reports: list[CollectionReport] = []
+    worker = threading.Thread(target=lambda: reports.append(collection.run()))
+    worker.start()
+    deadline = time.monotonic() + 20
+    while len(still_running(["sleep", duration])) < len(hosts):
+        assert time.monotonic() < deadline, "the commands never started"
+        time.sleep(0.05)
+    started = time.monotonic()
+    collection.cancel()
+    worker.join(30)
+    assert not worker.is_alive() and time.monotonic() - started < 10
+    assert still_running(["sleep", duration]) == [], "left running on a host"
+    done = Collected(reports[0], incident.id)
+    for host in hosts:
+        assert done.run(host.name, "quick").status == RunStatus.OK, "what ran is kept"
+        hung = done.run(host.name, "hang")
+        assert hung.status != RunStatus.OK
+        assert done.stdout(host.name, "hang") == b"started\n", "its output so far is kept"
 
 
 # Run in a fresh interpreter so its peak RSS is this collection's alone.

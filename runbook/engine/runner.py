@@ -146,12 +146,20 @@ class Collection:
             self.connector.close()
         return CollectionReport(results, started, datetime.now(UTC))
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
     def cancel(self) -> None:
-        """Stop: close every connection; running commands end, recorded ones stay."""
+        """Stop: the commands still running are stopped on their hosts (as a
+        timeout would), then every connection is closed. What was recorded stays."""
         self._cancelled.set()
         with self._lock:
-            for connection in self._connections:
-                connection.close()
+            connections = list(self._connections)
+        if not connections:
+            return
+        with ThreadPoolExecutor(min(32, len(connections)), thread_name_prefix="stop") as pool:
+            list(pool.map(_stop_then_close, connections))
 
     # -- one host ---------------------------------------------------------------
 
@@ -443,3 +451,11 @@ def _status(outcome: CommandOutcome, attempts: list[dict[str, Any]],
     if message and "sudo" in message:
         return RunStatus.NEEDS_ROOT
     return RunStatus.FAILED
+
+
+def _stop_then_close(connection: Connection) -> None:
+    try:
+        connection.stop_running()
+    except Exception:  # noqa: BLE001 - closing below still ends the commands' channels
+        log_exception(f"stopping commands on {connection.description}")
+    connection.close()

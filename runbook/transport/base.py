@@ -62,6 +62,10 @@ class Connection(Protocol):
     def run(self, command: str, *, timeout: float, on_stdout: OutputCallback,
             on_stderr: OutputCallback) -> CommandOutcome: ...
 
+    def stop_running(self) -> bool:
+        """Stop the commands still running, on the host; True if the stop was sent."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import selectors
 import signal
 import subprocess
+import threading
 import time
 
 import psutil
@@ -18,6 +20,8 @@ CHUNK = 65536
 
 class LocalConnection:
     def __init__(self) -> None:
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._running_lock = threading.Lock()
         self.user: str | None = getpass.getuser()
         self.description = f"local ({self.user})"
 
@@ -30,6 +34,17 @@ class LocalConnection:
         process = subprocess.Popen(
             ["/bin/sh", "-c", LOCALE_PREFIX + command], stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        assert process.stdout is not None and process.stderr is not None
+        with self._running_lock:
+            self._running.add(process)
+        try:
+            return self._follow(process, timeout, on_stdout, on_stderr)
+        finally:
+            with self._running_lock:
+                self._running.discard(process)
+
+    def _follow(self, process: subprocess.Popen[bytes], timeout: float,
+                on_stdout: OutputCallback, on_stderr: OutputCallback) -> CommandOutcome:
         assert process.stdout is not None and process.stderr is not None
         deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as selector:
@@ -56,6 +71,22 @@ class LocalConnection:
         if code < 0:
             return CommandOutcome(exit_code=None, signal=signal.Signals(-code).name)
         return CommandOutcome(exit_code=code)
+
+    def stop_running(self) -> bool:
+        """TERM every command still running (the operator cancelled); KILL what
+        is left a second later."""
+        with self._running_lock:
+            running = list(self._running)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for process in running:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, sig)
+            deadline = time.monotonic() + 1.0
+            while any(group_is_running(p.pid) for p in running) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not any(group_is_running(p.pid) for p in running):
+                break
+        return True
 
     def close(self) -> None:
         return None

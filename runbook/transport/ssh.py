@@ -315,6 +315,8 @@ class SshConnection:
         self.report = report
         self.description = f"ssh {user}@{host.address}:{host.port}"
         self._slots = threading.BoundedSemaphore(max_sessions)
+        self._running: set[MarkerFilter] = set()
+        self._running_lock = threading.Lock()
 
     @property
     def is_root(self) -> bool:
@@ -336,16 +338,21 @@ class SshConnection:
                 return CommandOutcome(exit_code=None, timed_out=True,
                                       error="waited for a free SSH session until the timeout")
             stderr = MarkerFilter(on_stderr)
+            with self._running_lock:
+                self._running.add(stderr)
             try:
                 channel.exec_command(wrap_for_group_kill(command))
                 finished = self._pump(channel, on_stdout, stderr, deadline)
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 channel.close()
                 return CommandOutcome(exit_code=None, error=f"connection lost: {exc}")
+            finally:
+                with self._running_lock:
+                    self._running.discard(stderr)
             stderr.flush()
             if not finished:
                 channel.close()
-                stopped = self._stop_group(stderr.pgid)
+                stopped = self._stop_groups([stderr.pgid] if stderr.pgid else [])
                 return CommandOutcome(exit_code=None, timed_out=True, stopped_remotely=stopped)
             status = channel.recv_exit_status()
             channel.close()
@@ -413,12 +420,20 @@ class SshConnection:
             if not moved:
                 _wait_readable(channel, min(IDLE_WAIT, max(0.0, deadline - time.monotonic())))
 
-    def _stop_group(self, pgid: int | None) -> bool:
-        """Stop an overrunning command's process group on the host itself."""
-        if pgid is None:
+    def stop_running(self) -> bool:
+        """Stop, on the host, every command still running through this connection
+        (the operator cancelled): closing the connection alone would leave them."""
+        with self._running_lock:
+            groups = [f.pgid for f in self._running if f.pgid is not None]
+        return self._stop_groups(groups) if groups else True
+
+    def _stop_groups(self, pgids: list[int]) -> bool:
+        """TERM the commands' process groups on the host, then KILL what is left."""
+        if not pgids:
             return False
-        kill = (f"kill -TERM -- -{pgid} 2>/dev/null; sleep 1; "
-                f"kill -KILL -- -{pgid} 2>/dev/null; true")
+        targets = " ".join(f"-{pgid}" for pgid in sorted(set(pgids)))
+        kill = (f"kill -TERM -- {targets} 2>/dev/null; sleep 1; "
+                f"kill -KILL -- {targets} 2>/dev/null; true")
         try:
             channel = self.transport.open_session(timeout=10)
             channel.exec_command(kill)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from rich.text import Text
 from textual import events
@@ -502,6 +503,39 @@ async def test_an_unreachable_host_is_shown_and_the_app_stays_usable(
                          what="the second collection")
         await settle(pilot)
         assert host_states(app)["dead"] == "unreachable"
+
+
+async def test_c_cancels_a_running_collection_and_stops_it_on_the_hosts(
+        sshd_fleet: SshdLab, inventory: Path) -> None:
+    """The 60-second checklist samples for five seconds on every host; `c` stops
+    those commands on the hosts and keeps what was already recorded."""
+    incident = open_incident(inventory, ["lab1", "lab2"])
+    done_before(incident, "checklist-60s")
+    iid = incident.id
+    app = make_app(sshd_fleet, inventory, iid)
+    sampler = ["vmstat", "1", "5"]
+
+    def samplers() -> list[int]:
+        return [p.pid for p in psutil.process_iter(["cmdline", "status"])
+                if p.info["status"] != psutil.STATUS_ZOMBIE and p.info["cmdline"] == sampler]
+
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await opened(pilot, iid)
+        assert screen.selected == "checklist-60s"
+        assert "Cancel run" not in screen_text(app), "nothing to cancel yet"
+        await pilot.press("r")
+        await wait_until(pilot, lambda: len(samplers()) == 2, what="vmstat on both hosts")
+        await pilot.pause()
+        assert "Cancel run" in screen_text(app), "the footer offers it while a run is on"
+        await pilot.press("c")
+        await wait_until(pilot, lambda: app.toasted("Collection cancelled"),
+                         what="the cancelled collection", timeout=15)
+        await settle(pilot)
+        assert samplers() == [], "stopped on the hosts, not left running"
+        assert status(iid, "checklist-60s") != StepStatus.DONE
+        assert recorded(iid, "collector.ran"), "what finished before is recorded"
+        assert "Cancel run" not in screen_text(app)
+        assert not screen.collecting
 
 
 # -- 3. resume ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ selected step (1), hosts (2), findings (3) and the timeline (4).
 | s | skip the step (asks why) |
 | a | answer a question step |
 | r | run a collect step's collectors on its hosts |
+| c | cancel the run (stops its commands on the hosts) |
 | e | edit and send an announcement |
 | x | review and run a remediation (typed confirmation) |
 | n | write a note into the timeline |

@@ -4,6 +4,7 @@ run in a worker; the screen re-renders from the journal's fold."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -51,6 +52,7 @@ class IncidentScreen(Screen[None]):
         Binding("3", "tab('findings')", "Findings", show=False),
         Binding("4", "tab('timeline')", "Timeline", show=False),
         Binding("p", "report", "Report", show=False),
+        Binding("c", "cancel_collection", "Cancel run"),
         Binding("escape", "home", "Back"),
     ]
 
@@ -168,6 +170,13 @@ class IncidentScreen(Screen[None]):
     def on_action_failed(self, message: ActionFailed) -> None:
         text = message.message + (f"\n{message.hint}" if message.hint else "")
         self.notify(text, severity="error", timeout=8)
+        self.refresh_bindings()  # a failed collection: no run to cancel any more
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # "Cancel run" is in the footer (and does anything) only while a run is on.
+        if action == "cancel_collection":
+            return self.collecting
+        return True
 
     @property
     def actor(self) -> str:
@@ -323,8 +332,18 @@ class IncidentScreen(Screen[None]):
             self.notify("A collection is already running.", severity="warning")
             return
         self.collecting = True
+        self.refresh_bindings()
         self.query_one(TabbedContent).active = "hosts-tab"
         self.run_collection(step.step)
+
+    def action_cancel_collection(self) -> None:
+        """Stop the run: the worker stops the commands still running on the hosts
+        (as a timeout would) and ends with what was collected, all of it recorded."""
+        child = getattr(self, "_child", None)
+        if not self.collecting or child is None or child.poll() is not None:
+            return
+        child.terminate()
+        self.notify("Stopping the collection; what was collected is kept.", timeout=4)
 
     @work(thread=True, exclusive=True, group="collect")
     def run_collection(self, step: Any) -> None:
@@ -367,7 +386,8 @@ class IncidentScreen(Screen[None]):
                 summary = record
         child.wait()
         self._child = None
-        self.prepare_worker()  # the next collection starts warm too
+        with contextlib.suppress(OSError):
+            self.workers_ready.prepare()  # the next collection starts warm too
         if summary is None:
             if child.returncode == 0 or child.returncode < 0:
                 self._collection_failed("the collection stopped early; what it collected is "
@@ -403,14 +423,16 @@ class IncidentScreen(Screen[None]):
 
     def on_collection_done(self, message: CollectionDone) -> None:
         self.collecting = False
+        self.refresh_bindings()
         summary = message.summary
         answered, total, notable = summary["answered"], summary["hosts"], summary["notable"]
-        self.notify(f"Collection finished: {answered}/{total} hosts answered, "
+        ended = "cancelled" if summary.get("cancelled") else "finished"
+        self.notify(f"Collection {ended}: {answered}/{total} hosts answered, "
                     f"{notable} finding(s).", timeout=6,
                     severity="information" if summary["all_answered"] else "warning")
         if notable:
             self.query_one(TabbedContent).active = "findings-tab"
-        if summary["all_answered"] and message.step:
+        if summary["all_answered"] and message.step and not summary.get("cancelled"):
             # The evidence is in; the step is done. Re-running it stays possible.
             step_id = message.step
             comment = f"collected on {answered} host(s): {notable} finding(s)"
