@@ -110,17 +110,16 @@ def stop_group(process: subprocess.Popen[bytes], grace: float = 2.0) -> None:
             time.sleep(0.02)
         if not group_is_running(pgid):
             break
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
     for stream in (process.stdout, process.stderr):
         if stream is not None:
             stream.close()
 
 
 def group_is_running(pgid: int) -> bool:
-    """Whether any process of the group is still alive; zombies awaiting their reaper count as gone."""
+    """Whether any process of the group is still alive; zombies awaiting their
+    reaper count as gone."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:

@@ -76,17 +76,17 @@ async def choose(pilot: Pilot[Any], name: str) -> None:
     await pilot.press("enter")
 
 
-def channels(capture: Capture) -> None:
+def channels(server: Capture) -> None:
     write_channels(f"""\
 channels:
   status-hook:
     kind: webhook
-    url: {capture.url}/hook
+    url: {server.url}/hook
   printed:
     kind: stdout
   ops-slack:
     kind: slack
-    url: "{capture.url}/services/${{RUNBOOK_TEST_UNSET_SECRET}}"
+    url: "{server.url}/services/${{RUNBOOK_TEST_UNSET_SECRET}}"
 """)
 
 

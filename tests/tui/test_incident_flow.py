@@ -33,8 +33,8 @@ from runbook.tui.screens.incident import IncidentScreen
 from runbook.tui.screens.remediate import RemediateScreen
 from runbook.tui.screens.report import ReportScreen
 from runbook.tui.widgets.hosts_panel import FindingsPanel, HostsPanel
-from runbook.tui.widgets.row_table import RowTable
 from runbook.tui.widgets.incident_header import IncidentHeader
+from runbook.tui.widgets.row_table import RowTable
 from runbook.tui.widgets.stage_list import StageList
 from runbook.tui.widgets.step_view import StepView
 from runbook.tui.widgets.timeline import TimelinePanel

@@ -402,10 +402,8 @@ class IncidentScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="spare")
     def prepare_worker(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # then it starts when needed, and says why
             self.workers_ready.prepare()
-        except OSError:
-            pass  # started when needed instead, and the error shown then
 
     def on_unmount(self) -> None:
         self.workers_ready.close()

@@ -1,10 +1,12 @@
-"""Keys typed in one burst (a paste, a laggy SSH link that delivers a line at once)
-right after a key that opens an input: the rest of the burst lands in that input.
+"""The keyboard on the incident screen, beyond the walk in test_incident_flow:
+type-ahead, and reaching the tables' rows.
 
-Keys go in the way a terminal driver delivers them, all queued before the app
-handles the first one; Pilot.press would wait for the app between keys and so
-could not show the problem. The incident's only host is this machine: nothing
-here connects anywhere.
+Keys typed in one burst (a paste, a laggy SSH link that delivers a line at once)
+right after a key that opens an input: the rest of the burst lands in that input.
+Those keys go in the way a terminal driver delivers them, all queued before the
+app handles the first one; Pilot.press would wait for the app between keys and
+so could not show the problem. The incident's only host is this machine:
+nothing here connects anywhere.
 """
 
 from __future__ import annotations
@@ -16,13 +18,18 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from runbook.engine.parsers import parse
 from runbook.hosts import Host
 from runbook.incident import EventType, StepStatus
 from runbook.playbook import find_playbook
-from runbook.store import IncidentStore
+from runbook.store import Incident, IncidentStore
 from runbook.tui.app import RunbookApp
+from runbook.tui.screens.evidence import EvidenceScreen
 from runbook.tui.screens.incident import IncidentScreen
+from runbook.tui.screens.prompts import TextViewer
+from runbook.tui.widgets.hosts_panel import FindingsPanel
 from runbook.tui.widgets.stage_list import StageList
+from runbook.tui.widgets.timeline import TimelinePanel
 from tests.tui.test_incident_flow import settle, wait_until
 
 pytestmark = pytest.mark.asyncio
@@ -105,13 +112,8 @@ async def test_keys_before_the_input_opens_still_act_as_commands() -> None:
 
 async def test_a_timeline_event_opens_in_full_with_enter() -> None:
     """The timeline's last column is cut at 80 columns; Enter shows the whole event."""
-    from runbook.tui.screens.prompts import TextViewer
-    from runbook.tui.widgets.timeline import TimelinePanel
-
     incident_id = new_incident()
     long_note = "web-2 was deployed at 14:02 with the new connection pool " * 3 + "\x1b]0;x\x07"
-    IncidentStore().load(incident_id)
-    from runbook.store import Incident
     Incident(IncidentStore(), incident_id).note(long_note, "tester")
     app = RunbookApp(IncidentStore(), incident_id, actor="tester")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -128,3 +130,37 @@ async def test_a_timeline_event_opens_in_full_with_enter() -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert app.screen is screen and screen.focused is timeline
+
+
+async def test_enter_on_a_finding_opens_its_evidence_at_the_line() -> None:
+    """Findings tab, Tab into the table, the worst finding first, Enter: the
+    evidence viewer opens on the line the finding came from."""
+    incident_id = new_incident()
+    store = IncidentStore()
+    output = (b"Filesystem 1024-blocks Used Available Capacity Mounted on\n"
+              b"/dev/vda1 100 10 90 10% /\n"
+              b"/dev/vdb 100 97 3 97% /data\n")
+    evidence = store.directory(incident_id) / "evidence" / "localhost" / "df.stdout"
+    evidence.parent.mkdir(parents=True, exist_ok=True)
+    evidence.write_bytes(output)
+    findings = [f.on("localhost", "df").as_dict() for f in parse("df", output)]
+    assert [f["resource"] for f in findings if f["level"] != "info"] == ["disk:/data"]
+    Incident(store, incident_id).append(EventType.COLLECTOR_RAN, {
+        "host": "localhost", "collector": "df", "status": "ok", "exit_code": 0,
+        "stdout": "evidence/localhost/df.stdout", "findings": findings}, "tester")
+    app = RunbookApp(IncidentStore(), incident_id, actor="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await opened_app(pilot)
+        await pilot.press("3", "tab")
+        table = screen.query_one(FindingsPanel)
+        assert screen.focused is table and table.cursor_row == 0
+        assert table.plain_rows()[0][2] == "disk:/data", "worst first"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, EvidenceScreen),
+                         what="the evidence viewer")
+        viewer = app.screen
+        await wait_until(pilot, lambda: viewer.query_one("#evidence").current_line == 3,
+                         what="the finding's line")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen
