@@ -69,14 +69,16 @@ class AnnounceScreen(Screen[bool]):
         self.app.copy_to_clipboard(text)
         self._record(text, "clipboard", True, None)
 
+    @work(thread=True, exclusive=True, group="channels")
     def action_send(self) -> None:
-        """Pick a channel from channels.yaml; the send itself runs in a worker."""
+        """Pick a channel from channels.yaml (read here, off the screen's thread);
+        the send itself runs in another worker."""
         from runbook.announce_channels import channels_path, describe, load_channels
 
         try:
             channels = load_channels()
         except RunbookError as exc:
-            self.notify(exc.message, severity="error", timeout=10)
+            self.app.call_from_thread(self.notify, exc.message, severity="error", timeout=10)
             return
         options = []
         for name, config in channels.items():
@@ -87,12 +89,14 @@ class AnnounceScreen(Screen[bool]):
             note = f"  (unset: {', '.join(missing)})" if missing else ""
             options.append((name, f"{name} · {config.kind}{note}"))
         if not options:
-            self.notify(f"No channels to send through. Add them to {channels_path()} "
-                        "(see docs/announce.md); ctrl+y copies, ctrl+w saves.",
-                        severity="warning", timeout=10)
+            self.app.call_from_thread(
+                self.notify, f"No channels to send through. Add them to {channels_path()} "
+                "(see docs/announce.md); ctrl+y copies, ctrl+w saves.",
+                severity="warning", timeout=10)
             return
-        self.app.push_screen(ChoicePrompt("Send through which channel?", options),
-                             self._send_chosen)
+        self.app.call_from_thread(
+            self.app.push_screen, ChoicePrompt("Send through which channel?", options),
+            self._send_chosen)
 
     def _send_chosen(self, name: str | None) -> None:
         if not name:
