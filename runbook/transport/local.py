@@ -73,19 +73,10 @@ class LocalConnection:
         return CommandOutcome(exit_code=code)
 
     def stop_running(self) -> bool:
-        """TERM every command still running (the operator cancelled); KILL what
-        is left a second later."""
+        """Stop every command still running (the operator cancelled)."""
         with self._running_lock:
-            running = list(self._running)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for process in running:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, sig)
-            deadline = time.monotonic() + 1.0
-            while any(group_is_running(p.pid) for p in running) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if not any(group_is_running(p.pid) for p in running):
-                break
+            groups = [process.pid for process in self._running]
+        stop_groups(groups, grace=1.0)
         return True
 
     def close(self) -> None:
@@ -93,28 +84,31 @@ class LocalConnection:
 
 
 def stop_group(process: subprocess.Popen[bytes], grace: float = 2.0) -> None:
-    """TERM the command's whole process group, then KILL whatever outlives the grace.
-
-    Waiting for the shell alone is not enough: a background child that got the same
-    TERM may still be running after the shell has gone, or may ignore TERM.
-    """
-    pgid = process.pid
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + grace
-        while group_is_running(pgid) and time.monotonic() < deadline:
-            process.poll()
-            time.sleep(0.02)
-        if not group_is_running(pgid):
-            break
+    """Stop the command's whole process group, then reap it and close its pipes."""
+    stop_groups([process.pid], grace)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=grace)
     for stream in (process.stdout, process.stderr):
         if stream is not None:
             stream.close()
+
+
+def stop_groups(pgids: list[int], grace: float) -> None:
+    """TERM each process group, then KILL whatever outlives the grace.
+
+    Waiting for the shell alone is not enough: a background child that got the same
+    TERM may still be running after the shell has gone, or may ignore TERM.
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = [pgid for pgid in pgids if group_is_running(pgid)]
+        if not alive:
+            return
+        for pgid in alive:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, sig)
+        deadline = time.monotonic() + grace
+        while any(group_is_running(pgid) for pgid in alive) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
 
 def group_is_running(pgid: int) -> bool:

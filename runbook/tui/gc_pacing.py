@@ -24,7 +24,6 @@ class GarbagePacer:
         self.started = False
         self.last_key = time.monotonic()
         self.last_full = time.monotonic()
-        self.full_collections = 0
         self._threshold = gc.get_threshold()
 
     def start(self) -> None:
@@ -48,7 +47,6 @@ class GarbagePacer:
         if now - self.last_key >= PAUSE_SECONDS or now - self.last_full >= AT_LEAST_EVERY:
             gc.collect()
             self.last_full = now
-            self.full_collections += 1
 
     def stop(self) -> None:
         """Hand collection back to the interpreter (the app is closing)."""

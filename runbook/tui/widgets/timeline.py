@@ -25,15 +25,10 @@ class TimelinePanel(RowTable):
     def __init__(self) -> None:
         super().__init__([Column("time (UTC · local)", 18), Column("who", 12), Column("what")],
                          id="timeline")
-        self._shown = 0
-        self._events: list[Event] = []
+        self._events: list[Event] = []  # the ones shown, row for row
 
     def show(self, state: IncidentState) -> None:
-        if len(state.events) < self._shown:  # a different journal: start again
-            self.set_rows([])
-            self._shown = 0
-            self._events = []
-        new = state.events[self._shown:]
+        new = state.events[len(self._events):]
         if not new:
             return
         rows = []
@@ -43,7 +38,6 @@ class TimelinePanel(RowTable):
                          (event.actor.split("@")[0], ""), (clean_line(summarize(event)), "")))
         self.append_rows(rows, follow=True)
         self._events.extend(new)
-        self._shown = len(state.events)
 
     def on_row_table_selected(self, event: RowTable.Selected) -> None:
         if 0 <= event.index < len(self._events):
