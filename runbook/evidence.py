@@ -48,6 +48,13 @@ class CappedStream:
                 data = data[room:]
             self.dropped += len(data)
 
+    def account(self, total: int | None) -> None:
+        """The stream had `total` bytes, some never sent to us (the host runner
+        sends no more than the cap): count the unsent ones as dropped."""
+        with self._lock:
+            if total is not None and total > self.written + self.dropped:
+                self.dropped = total - self.written
+
     def close(self) -> None:
         with self._lock:
             if self.dropped:

@@ -424,12 +424,18 @@ class Execution:
                 writer.stderr(data)
                 self._show(name, "stderr", data)
 
+            # A remediation may start a service by hand: what it leaves running stays.
             outcome = connection.run(final, timeout=command.timeout or 300,
-                                     on_stdout=on_stdout, on_stderr=on_stderr)
+                                     on_stdout=on_stdout, on_stderr=on_stderr,
+                                     cap=self.max_output + 1, keep_background=True)
+            writer.stdout.account(outcome.stdout_total)
+            writer.stderr.account(outcome.stderr_total)
         finally:
             connection.close()
         message: str | None = None
-        if outcome.timed_out:
+        if not outcome.started:
+            status, message = ExecStatus.ERROR, f"not run: {outcome.error}"
+        elif outcome.timed_out:
             status = ExecStatus.TIMEOUT
             message = (f"timed out after {command.timeout or 300:g}s; "
                        + ("stopped on the host" if outcome.stopped_remotely

@@ -136,7 +136,7 @@ def test_parallel_collection_keeps_every_run_as_evidence(sshd_fleet: SshdLab) ->
     sleepers = [probe(f"sleeper{i}", f"echo start $(date +%s.%N); sleep 1; "
                       f"echo end $(date +%s.%N); echo err-{i} >&2") for i in range(3)]
 
-    done = collect(hosts, sleepers, lab_options(sshd_fleet))
+    done = collect(hosts, sleepers, lab_options(sshd_fleet), per_host=3)
 
     assert [(h.host.name, h.state, h.message) for h in done.report.hosts] == [
         (h.name, HostState.OK, None) for h in hosts]
@@ -171,7 +171,7 @@ def test_parallel_collection_keeps_every_run_as_evidence(sshd_fleet: SshdLab) ->
         assert (done.directory / event["stdout"]).is_file()
         assert (done.directory / event["meta"]).is_file()
 
-    # Concurrent channels on one connection: on each host, every command was
+    # Concurrent commands through one runner: on each host, every command was
     # running before any of them ended. Queued one after another, they could not.
     for host in hosts:
         assert max(s for s, _ in remote[host.name]) < min(e for _, e in remote[host.name])
@@ -479,14 +479,14 @@ def test_a_missing_tool_takes_its_fallback(sshd_fleet: SshdLab) -> None:
     assert missing.message == "not installed: definitely-not-a-tool, also-not-a-tool"
 
 
-def test_fifteen_collectors_share_one_connection_beyond_the_session_limit(
+def test_fifteen_collectors_share_one_session_beyond_the_session_limit(
         sshd_fleet: SshdLab) -> None:
-    """sshd allows 10 sessions per connection; asking for 15 at once makes the
-    server refuse 5 channels, which must wait for a slot rather than fail."""
+    """sshd allows 10 sessions per connection; 15 collectors running at once all
+    go through the one runner session, so none waits for a free one or fails."""
     host = lab_hosts(sshd_fleet)[3]
     collectors = [probe(f"c{i:02d}", f"sleep 0.5; echo n{i}") for i in range(15)]
 
-    done = collect([host], collectors, lab_options(sshd_fleet, max_sessions=15))
+    done = collect([host], collectors, lab_options(sshd_fleet), per_host=15)
 
     result = done.host(host.name)
     assert [(r.collector, r.status, r.message) for r in sorted(result.runs,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from runbook.bugs import log_exception
@@ -30,17 +31,24 @@ from runbook.transport.local import LocalConnection
 from runbook.transport.ssh import SshConnection, SshConnector, SshOptions
 
 
-class RunStatus:
+class RunStatus(StrEnum):
     OK = "ok"
     FAILED = "failed"
-    TIMEOUT = "timeout"
+    TIMEOUT = "timeout"  # it started on the host and ran past its timeout
     NOT_INSTALLED = "not-installed"
     NEEDS_ROOT = "needs-root"
     ERROR = "error"
     SKIPPED = "skipped"
     UNREACHABLE = "unreachable"
+    NOT_RUN = "not-run"  # it never started: the host dropped, or the run was cancelled
     PENDING = "pending"
     RUNNING = "running"
+
+
+# Commands that are not samplers run this many at a time on one host: a sick
+# host's run queue is the thing being diagnosed, so the collection adds little.
+DEFAULT_PER_HOST = 2
+PER_HOST_VAR = "runbook_per_host"
 
 
 SUDO_REFUSED = re.compile(
@@ -71,6 +79,8 @@ class _NoObserver:
 class CollectOptions:
     ssh: SshOptions = field(default_factory=SshOptions)
     parallel_hosts: int = 64
+    # Commands at once per host (samplers aside); a host's runbook_per_host wins.
+    per_host: int = DEFAULT_PER_HOST
     max_output: int = DEFAULT_CAP
     actor: str = "runbook"
     step: str | None = None
@@ -81,7 +91,7 @@ class CollectOptions:
 class CollectorRun:
     host: str
     collector: str
-    status: str
+    status: RunStatus
     exit_code: int | None = None
     findings: list[Finding] = field(default_factory=list)
     evidence: EvidenceRecord | None = None
@@ -212,17 +222,25 @@ class Collection:
             return
         self.observer.host_changed(host.name, HostState.RUNNING, None)
         context = self._parse_context(connection, host)
-        # Longest samplers first, so a host's five-second samples overlap.
-        ordered = sorted(collectors, key=lambda c: -c.samples_for)
-        slots = self.options.ssh.max_sessions if isinstance(connection, SshConnection) else 16
+        # The samplers start together (they sleep most of their time); the other
+        # commands queue for a few slots, so a sick host is not asked for much at once.
+        samplers = [c for c in collectors if c.samples_for > 0]
+        others = [c for c in collectors if c.samples_for <= 0]
         try:
-            with ThreadPoolExecutor(max(1, slots), thread_name_prefix=host.name[:10]) as pool:
-                futures = [pool.submit(self._guarded, self._dispatch, connection, host, c,
-                                       result, context) for c in ordered]
+            with ThreadPoolExecutor(max(1, len(samplers)), thread_name_prefix="sampler") as side, \
+                    ThreadPoolExecutor(self._per_host(host), thread_name_prefix="cmd") as pool:
+                futures = [side.submit(self._guarded, self._dispatch, connection, host, c,
+                                       result, context) for c in samplers]
+                futures += [pool.submit(self._guarded, self._dispatch, connection, host, c,
+                                        result, context) for c in others]
                 for future in futures:
                     future.result()
         finally:
             connection.close()
+
+    def _per_host(self, host: Host) -> int:
+        given = host.vars.get(PER_HOST_VAR, "")
+        return max(1, int(given) if given.isdigit() else self.options.per_host)
 
     def _connect(self, host: Host) -> Connection:
         if self._cancelled.is_set():
@@ -268,6 +286,9 @@ class Collection:
 
     def _run_on(self, connection: Connection, host: Host, collector: Collector,
                 result: HostResult, context: ParseContext | None = None) -> None:
+        if self._cancelled.is_set():
+            self._not_run(result, collector, "collection cancelled")
+            return
         try:
             commands = [render_command(c, host) for c in (collector.command, *collector.fallbacks)]
         except MissingField as exc:
@@ -303,7 +324,9 @@ class Collection:
                     or writer.stdout.written > 0:
                 break
         status = _status(outcome, attempts, message)
-        if outcome.timed_out:
+        if not outcome.started:
+            message = f"not run: {outcome.error}"
+        elif outcome.timed_out:
             message = (f"timed out after {collector.timeout:g}s; "
                        + ("stopped on the host" if outcome.stopped_remotely
                           else "could not be stopped on the host"))
@@ -333,8 +356,12 @@ class Collection:
                 head.extend(data[: 4096 - len(head)])
             writer.stderr(data)
 
+        # One byte past the cap is worth sending: it is what tells the writer that
+        # the stream was cut; the runner counts the rest without sending it.
         outcome = connection.run(command, timeout=collector.timeout, on_stdout=writer.stdout,
-                                 on_stderr=on_stderr)
+                                 on_stderr=on_stderr, cap=self.options.max_output + 1)
+        writer.stdout.account(outcome.stdout_total)
+        writer.stderr.account(outcome.stderr_total)
         return outcome, bytes(head)
 
     def _parse(self, collector: Collector, record: EvidenceRecord,
@@ -353,12 +380,7 @@ class Collection:
 
     def _parse_context(self, connection: Connection, host: Host) -> ParseContext:
         ports = tuple(int(p) for p in host.var_list("expected_ports") if p.isdigit())
-        out = bytearray()
-        outcome = connection.run("getconf _NPROCESSORS_ONLN", timeout=10,
-                                 on_stdout=out.extend, on_stderr=lambda _: None)
-        text = out.decode(errors="replace").strip()
-        cpus = int(text) if outcome.exit_code == 0 and text.isdigit() else None
-        return ParseContext(cpu_count=cpus, expected_ports=ports)
+        return ParseContext(cpu_count=connection.cpu_count(), expected_ports=ports)
 
     # -- recording ----------------------------------------------------------------
 
@@ -372,6 +394,13 @@ class Collection:
         findings = self._parse(collector, record, context, result.host)
         self._record(result, CollectorRun(result.host.name, collector.name, status, None,
                                           findings, record, message))
+
+    def _not_run(self, result: HostResult, collector: Collector, why: str) -> None:
+        with self._lock:
+            result.runs.append(CollectorRun(result.host.name, collector.name, RunStatus.NOT_RUN,
+                                            message=why))
+        self.observer.collector_changed(result.host.name, collector.name, RunStatus.NOT_RUN,
+                                        why)
 
     def _skip(self, result: HostResult, collector: Collector, why: str) -> None:
         result.runs.append(CollectorRun(result.host.name, collector.name, RunStatus.SKIPPED,
@@ -435,11 +464,14 @@ def sudo(command: str) -> str:
 def _attempt_record(command: str, outcome: CommandOutcome, err_head: bytes) -> dict[str, Any]:
     first = err_head.decode(errors="replace").strip().splitlines()
     return {"command": command, "exit_code": outcome.exit_code, "timed_out": outcome.timed_out,
-            "error": outcome.error, "stderr_first_line": first[0][:200] if first else None}
+            "started": outcome.started, "error": outcome.error,
+            "stderr_first_line": first[0][:200] if first else None}
 
 
 def _status(outcome: CommandOutcome, attempts: list[dict[str, Any]],
-            message: str | None) -> str:
+            message: str | None) -> RunStatus:
+    if not outcome.started:
+        return RunStatus.NOT_RUN
     if outcome.timed_out:
         return RunStatus.TIMEOUT
     if outcome.error:

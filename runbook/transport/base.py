@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,11 +12,6 @@ OutputCallback = Callable[[bytes], None]
 # Run every command under the C locale so parsers see one format (sar's 24h
 # times, ps and df headers), whatever the host's LANG is.
 LOCALE_PREFIX = "LC_ALL=C LANG=C; export LC_ALL LANG; "
-
-# The first stderr line of a wrapped command carries its process group id, so a
-# command that overruns can be stopped on the host, not only abandoned.
-PGID_MARKER = b"\x1erunbook-pgid "
-PGID_LINE = re.compile(rb"^\x1erunbook-pgid (\d+)\n")
 
 
 class HostState(StrEnum):
@@ -48,6 +42,13 @@ class CommandOutcome:
     stopped_remotely: bool = False
     signal: str | None = None
     error: str | None = None
+    # False: the command never began on the host (the host dropped, the run was
+    # cancelled first); `error` says why. Such a command did not time out.
+    started: bool = True
+    # Bytes each stream produced, where the transport dropped some before they
+    # reached us (the host runner sends no more than the evidence cap).
+    stdout_total: int | None = None
+    stderr_total: int | None = None
 
 
 class Connection(Protocol):
@@ -60,51 +61,17 @@ class Connection(Protocol):
     def is_root(self) -> bool: ...
 
     def run(self, command: str, *, timeout: float, on_stdout: OutputCallback,
-            on_stderr: OutputCallback) -> CommandOutcome: ...
+            on_stderr: OutputCallback, cap: int | None = None,
+            keep_background: bool = False) -> CommandOutcome:
+        """Run `command` with a timeout that counts from its start on the host.
+        `cap`: bytes per stream worth sending back; `keep_background`: leave what
+        the command started in the background running after it exits."""
+        ...
+
+    def cpu_count(self) -> int | None: ...
 
     def stop_running(self) -> bool:
         """Stop the commands still running, on the host; True if the stop was sent."""
         ...
 
     def close(self) -> None: ...
-
-
-def wrap_for_group_kill(command: str) -> str:
-    """A shell line that reports its process group, then runs `command` in it."""
-    import shlex
-
-    inner = "printf '\\036runbook-pgid %s\\n' \"$$\" >&2; " + LOCALE_PREFIX + command
-    return "exec /bin/sh -c " + shlex.quote(inner)
-
-
-class MarkerFilter:
-    """Strips the pgid line from the front of stderr and remembers the pgid."""
-
-    def __init__(self, sink: OutputCallback) -> None:
-        self._sink = sink
-        self._head = b""
-        self._done = False
-        self.pgid: int | None = None
-
-    def __call__(self, data: bytes) -> None:
-        if self._done:
-            self._sink(data)
-            return
-        self._head += data
-        match = PGID_LINE.match(self._head)
-        if match:
-            self.pgid = int(match.group(1))
-            rest, self._head, self._done = self._head[match.end():], b"", True
-            if rest:
-                self._sink(rest)
-        elif b"\n" in self._head or len(self._head) > 64 or not PGID_MARKER.startswith(
-                self._head[: len(PGID_MARKER)]):
-            # not our line after all: pass everything through
-            rest, self._head, self._done = self._head, b"", True
-            self._sink(rest)
-
-    def flush(self) -> None:
-        if self._head:
-            self._sink(self._head)
-            self._head = b""
-        self._done = True

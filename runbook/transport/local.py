@@ -29,8 +29,14 @@ class LocalConnection:
     def is_root(self) -> bool:
         return os.geteuid() == 0
 
+    def cpu_count(self) -> int | None:
+        return os.cpu_count()
+
     def run(self, command: str, *, timeout: float, on_stdout: OutputCallback,
-            on_stderr: OutputCallback) -> CommandOutcome:
+            on_stderr: OutputCallback, cap: int | None = None,
+            keep_background: bool = False) -> CommandOutcome:
+        """`cap` and `keep_background` change nothing here: output is read as it
+        comes, and only a timeout or a stop touches the command's process group."""
         process = subprocess.Popen(
             ["/bin/sh", "-c", LOCALE_PREFIX + command], stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)

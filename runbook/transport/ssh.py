@@ -1,20 +1,19 @@
-"""SSH through paramiko: one connection per host, many commands as channels.
+"""SSH through paramiko: one connection per host, one session on it.
+
+Every command of a host runs through the host runner (runner_session.py) in a
+single session, so the host's login shell and its rc files run once per host,
+not once per command, and no command ever waits for a free session.
 
 Measured pitfalls this module works around (loopback, this machine):
 - paramiko sets no TCP_NODELAY; with Nagle on, connect+auth took 64 ms and a
   channel open 43 ms, with it set 17 ms and 0.3 ms. We make the socket.
-- sshd allows 10 sessions per connection (MaxSessions): channels beyond our
-  limit wait for a slot instead of failing.
 - paramiko has no ProxyJump: we open direct-tcpip channels through the jump host.
-- a command abandoned on timeout keeps running on the host unless killed: every
-  command reports its process group first, and a timeout kills that group.
 """
 
 from __future__ import annotations
 
 import getpass
 import logging
-import select
 import socket
 import threading
 import time
@@ -25,27 +24,15 @@ from pathlib import Path
 import paramiko
 
 from runbook.hosts import Host
-from runbook.transport.base import (
-    CommandOutcome,
-    HostError,
-    HostState,
-    MarkerFilter,
-    OutputCallback,
-    wrap_for_group_kill,
-)
+from runbook.transport.base import CommandOutcome, HostError, HostState, OutputCallback
 from runbook.transport.known_hosts import KnownHosts, Verdict, default_known_hosts_files
+from runbook.transport.runner_session import BOOTSTRAP, RunnerSession, RunnerUnavailable
 
 # paramiko logs handshake failures with tracebacks; we report them as host states.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
 
 CHUNK = 65536
-# After the exit status, how long output may stay quiet before we stop waiting
-# for EOF (a background process can hold the command's stdout open).
-EXIT_DRAIN_GRACE = 2.0
-# paramiko wakes a channel's pipe on data and on EOF, so an idle command need not
-# be polled often; hundreds of threads polling every 50 ms cost real CPU.
-IDLE_WAIT = 0.5
 DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
 
 
@@ -56,7 +43,6 @@ class SshOptions:
     known_hosts_files: list[Path] = field(default_factory=default_known_hosts_files)
     use_agent: bool = True
     default_identities: bool = True
-    max_sessions: int = 10
     keepalive: int = 15
 
 
@@ -158,7 +144,7 @@ class SshConnector:
             transport.close()
             raise
         transport.set_keepalive(self.options.keepalive)
-        return SshConnection(host, user, transport, self.options.max_sessions, report)
+        return SshConnection(host, user, transport, report, max(timeout, 10.0))
 
     def _socket(self, host: Host, via: SshConnection | None, timeout: float) -> object:
         target = f"{host.address}:{host.port}"
@@ -288,14 +274,6 @@ def _handshake_error(host: Host, exc: BaseException, timeout: float) -> HostErro
                      f"SSH negotiation with {host.address}:{host.port} failed: {text}")
 
 
-def _wait_readable(channel: paramiko.Channel, seconds: float) -> None:
-    """Sleep until the channel has data, or `seconds` pass. poll, not select:
-    with dozens of hosts, channel pipes pass select's 1024-descriptor limit."""
-    poller = select.poll()
-    poller.register(channel.fileno(), select.POLLIN)
-    poller.poll(seconds * 1000)
-
-
 def _jump_from_text(text: str) -> Host:
     from runbook.inventory import parse_target
 
@@ -306,143 +284,115 @@ def _jump_from_text(text: str) -> Host:
     return Host(name=address, address=address, port=port or 22, user=user, source="jump")
 
 
+class _ChannelStream:
+    """A session channel as the runner's byte stream. The runner's own stderr
+    (the shell's complaints, not a command's) is drained so it can never fill the
+    channel's window, and its start is kept for the error message."""
+
+    def __init__(self, channel: paramiko.Channel) -> None:
+        self.channel = channel
+        self.stderr_head = bytearray()
+        self._drain = threading.Thread(target=self._drain_stderr, name="runner-stderr",
+                                       daemon=True)
+        self._drain.start()
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.channel.sendall(data)
+        except (paramiko.SSHException, EOFError) as exc:
+            raise OSError(str(exc) or "channel closed") from None
+
+    def recv(self, size: int) -> bytes:
+        try:
+            return self.channel.recv(size)
+        except (paramiko.SSHException, EOFError) as exc:
+            raise OSError(str(exc) or "channel closed") from None
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def _drain_stderr(self) -> None:
+        try:
+            while data := self.channel.recv_stderr(CHUNK):
+                if len(self.stderr_head) < 2048:
+                    self.stderr_head.extend(data[: 2048 - len(self.stderr_head)])
+        except (paramiko.SSHException, OSError, EOFError):
+            return
+
+
 class SshConnection:
+    """One host: every command runs through one runner in one SSH session."""
+
     def __init__(self, host: Host, user: str, transport: paramiko.Transport,
-                 max_sessions: int, report: HandshakeReport) -> None:
+                 report: HandshakeReport, start_timeout: float = 30.0) -> None:
         self.host = host
         self.user: str | None = user
         self.transport = transport
         self.report = report
         self.description = f"ssh {user}@{host.address}:{host.port}"
-        self._slots = threading.BoundedSemaphore(max_sessions)
-        self._running: set[MarkerFilter] = set()
-        self._running_lock = threading.Lock()
+        self._start_timeout = start_timeout
+        self._runner: RunnerSession | None = None
+        self._runner_error: str | None = None
+        self._runner_lock = threading.Lock()
 
     @property
     def is_root(self) -> bool:
+        runner = self._runner
+        if runner is not None and runner.uid is not None:
+            return runner.uid == 0
         return self.user == "root"
 
     @property
     def alive(self) -> bool:
         return self.transport.is_active()
 
+    def cpu_count(self) -> int | None:
+        runner = self._start_runner()
+        return runner.cpu_count if runner else None
+
     def run(self, command: str, *, timeout: float, on_stdout: OutputCallback,
-            on_stderr: OutputCallback) -> CommandOutcome:
-        deadline = time.monotonic() + timeout
-        with self._slots:
+            on_stderr: OutputCallback, cap: int | None = None,
+            keep_background: bool = False) -> CommandOutcome:
+        runner = self._start_runner()
+        if runner is None:
+            return CommandOutcome(exit_code=None, started=False, error=self._runner_error)
+        return runner.run(command, timeout=timeout, on_stdout=on_stdout, on_stderr=on_stderr,
+                          cap=cap, keep_background=keep_background)
+
+    def _start_runner(self) -> RunnerSession | None:
+        """The host's runner, started on first use: one session, one login shell."""
+        with self._runner_lock:
+            if self._runner is not None and self._runner.alive:
+                return self._runner
+            if self._runner is not None:
+                self._runner_error = self._runner.end_reason
+                return None
+            if self._runner_error is not None:
+                return None
             try:
-                channel = self._open_session(deadline)
-            except HostError as exc:
-                return CommandOutcome(exit_code=None, error=exc.reason)
-            if channel is None:
-                return CommandOutcome(exit_code=None, timed_out=True,
-                                      error="waited for a free SSH session until the timeout")
-            stderr = MarkerFilter(on_stderr)
-            with self._running_lock:
-                self._running.add(stderr)
-            try:
-                channel.exec_command(wrap_for_group_kill(command))
-                finished = self._pump(channel, on_stdout, stderr, deadline)
+                channel = self.transport.open_session(timeout=self._start_timeout)
+                channel.exec_command(BOOTSTRAP)
             except (paramiko.SSHException, OSError, EOFError) as exc:
-                channel.close()
-                return CommandOutcome(exit_code=None, error=f"connection lost: {exc}")
-            finally:
-                with self._running_lock:
-                    self._running.discard(stderr)
-            stderr.flush()
-            if not finished:
-                channel.close()
-                stopped = self._stop_groups([stderr.pgid] if stderr.pgid else [])
-                return CommandOutcome(exit_code=None, timed_out=True, stopped_remotely=stopped)
-            status = channel.recv_exit_status()
-            channel.close()
-        if status == -1:
-            return CommandOutcome(exit_code=None, signal="killed by a signal (no exit status)")
-        return CommandOutcome(exit_code=status)
-
-    def _open_session(self, deadline: float) -> paramiko.Channel | None:
-        """A new channel, retrying while the server says it has no session free."""
-        pause = 0.05
-        while True:
+                self._runner_error = f"cannot open an SSH session: {exc or 'refused'}"
+                return None
+            stream = _ChannelStream(channel)
             try:
-                return self.transport.open_session(timeout=max(1.0, deadline - time.monotonic()))
-            except (paramiko.ChannelException, paramiko.SSHException) as exc:
-                # The server refuses a session while it still counts one we just
-                # closed (MaxSessions). paramiko keeps the refusal in one slot per
-                # connection, so under concurrency it may surface as a plain
-                # "Unable to open channel." instead of a ChannelException.
-                retryable = isinstance(exc, paramiko.ChannelException) or (
-                    self.transport.is_active() and "Unable to open channel" in str(exc))
-                if not retryable:
-                    raise HostError(HostState.FAILED, f"cannot open a channel: {exc}") from None
-                if time.monotonic() + pause > deadline:
-                    return None
-                time.sleep(pause)
-                pause = min(pause * 2, 1.0)
-            except (OSError, EOFError) as exc:
-                raise HostError(HostState.FAILED, f"cannot open a channel: {exc}") from None
-
-    @staticmethod
-    def _pump(channel: paramiko.Channel, on_stdout: OutputCallback, on_stderr: OutputCallback,
-              deadline: float) -> bool:
-        """Stream both outputs until the command has exited and its output has
-        ended (True), or until the deadline (False).
-
-        sshd sends the exit status as soon as the command exits, while the end of
-        its output can still sit in the pipe waiting for window space (measured:
-        ten 3 MB outputs on one connection each lost up to 700 KB when we stopped
-        at the exit status). The output is complete at EOF. A background process
-        that keeps the command's stdout open would hold EOF off, so after the exit
-        status we wait for EOF only until the output has been quiet for a while.
-        """
-        quiet_since: float | None = None
-        while True:
-            moved = False
-            while channel.recv_ready():
-                on_stdout(channel.recv(CHUNK))
-                moved = True
-            while channel.recv_stderr_ready():
-                on_stderr(channel.recv_stderr(CHUNK))
-                moved = True
-            drained = not channel.recv_ready() and not channel.recv_stderr_ready()
-            if drained and channel.closed:
-                return True
-            if drained and channel.exit_status_ready():
-                if channel.eof_received:
-                    return True
-                now = time.monotonic()
-                if moved or quiet_since is None:
-                    quiet_since = now
-                elif now - quiet_since >= EXIT_DRAIN_GRACE:
-                    return True
-            if time.monotonic() >= deadline:
-                return False
-            if not moved:
-                _wait_readable(channel, min(IDLE_WAIT, max(0.0, deadline - time.monotonic())))
+                self._runner = RunnerSession(stream, start_timeout=self._start_timeout)
+            except RunnerUnavailable as exc:
+                said = stream.stderr_head.decode(errors="replace").strip()
+                self._runner_error = str(exc) + (f" (the host said: {said[:300]})"
+                                                 if said else "")
+                return None
+            return self._runner
 
     def stop_running(self) -> bool:
         """Stop, on the host, every command still running through this connection
-        (the operator cancelled): closing the connection alone would leave them."""
-        with self._running_lock:
-            groups = [f.pgid for f in self._running if f.pgid is not None]
-        return self._stop_groups(groups) if groups else True
-
-    def _stop_groups(self, pgids: list[int]) -> bool:
-        """TERM the commands' process groups on the host, then KILL what is left."""
-        if not pgids:
-            return False
-        targets = " ".join(f"-{pgid}" for pgid in sorted(set(pgids)))
-        kill = (f"kill -TERM -- {targets} 2>/dev/null; sleep 1; "
-                f"kill -KILL -- {targets} 2>/dev/null; true")
-        try:
-            channel = self.transport.open_session(timeout=10)
-            channel.exec_command(kill)
-            channel.settimeout(15)
-            channel.recv_exit_status()
-            channel.close()
-            return True
-        except (paramiko.SSHException, OSError, EOFError):
-            return False
+        (the operator cancelled): the runner does it, no new session is needed."""
+        runner = self._runner
+        return runner.stop_running() if runner is not None else True
 
     def close(self) -> None:
+        runner = self._runner
+        if runner is not None:
+            runner.close()
         self.transport.close()
