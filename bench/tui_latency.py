@@ -268,6 +268,8 @@ def main() -> None:
     parser.add_argument("--presses", type=int, default=120, help="timed presses per phase")
     parser.add_argument("--gap-ms", type=float, default=60,
                         help="pause between presses (a fast typist: 60-120 ms)")
+    parser.add_argument("--login-cost", type=float, default=0.2,
+                        help="seconds of CPU each lab login shell burns (rc files)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -288,10 +290,12 @@ def main() -> None:
                    f"Python {platform.python_version()}",
         "hosts": args.hosts, "bundle": "checklist60", "keys": "".join(KEYS),
         "gap_ms": args.gap_ms, "terminal": f"{SIZE[0]}x{SIZE[1]}",
+        "login_cost_s": args.login_cost,
     }
     try:
         # 127.0.0.110+: clear of the test fleets (60-63, 90) and collect_bench (10+).
-        with SshdLab(scratch / "lab", count=args.hosts, first_octet=110) as lab:
+        with SshdLab(scratch / "lab", count=args.hosts, first_octet=110,
+                     login_cost=args.login_cost) as lab:
             inventory = scratch / "inventory.yaml"
             inventory.write_text(lab.inventory_yaml())
             hosts = load_inventory([inventory]).select([h.name for h in lab.hosts])

@@ -60,6 +60,10 @@ class SshdLab:
     extra_config: str = ""
     hosts: list[LabHost] = field(default_factory=list)
     user: str = field(default_factory=getpass.getuser)
+    # Seconds of CPU each login shell burns before it runs the command, as the rc
+    # files of real hosts do (pyenv, conda, nvm init); 0 gives an empty rc file.
+    # None: the login user's own rc files, whatever they cost.
+    login_cost: float | None = None
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
@@ -86,6 +90,8 @@ class SshdLab:
             keygen(self.client_key)
         self.authorized_keys.write_text(self.client_key.with_suffix(".pub").read_text())
         self.authorized_keys.chmod(0o600)
+        if self.login_cost is not None:
+            write_login_rc(self.directory / "home", self.login_cost)
         port = self.port or free_port(f"127.0.0.{self.first_octet}")
         for index in range(self.count):
             address = f"127.0.0.{self.first_octet + index}"
@@ -119,14 +125,15 @@ class SshdLab:
             "KbdInteractiveAuthentication no",
             "PubkeyAuthentication yes",
             "MaxStartups 200:30:400",
-            "LogLevel ERROR",
+            # one "Starting session" line per shell: how tests count sessions
+            "LogLevel VERBOSE",
             "PrintMotd no",
             "Subsystem sftp internal-sftp",
-            # Debian's bash sources ~/.bashrc for every command sshd runs unless
-            # SHLVL says it is nested. The lab runs as the developer, whose
-            # .bashrc (pyenv init here) cost 130 ms of CPU per command: a cost no
-            # real lab host would have, and one that would swamp the benchmarks.
-            "SetEnv SHLVL=1",
+            # Debian's bash sources ~/.bashrc for every command sshd runs: the
+            # lab pays that, as real hosts do. With login_cost the rc file is the
+            # lab's own (HOME points at it), of a known cost.
+            *([f"SetEnv HOME={self.directory / 'home'}"] if self.login_cost is not None
+              else []),
             self.extra_config,
             "",
         ])
@@ -172,6 +179,27 @@ class SshdLab:
             lines += [f"  {host.name}:", f"    address: {host.address}", f"    port: {host.port}",
                       f"    user: {self.user}", f"    identity_file: {self.client_key}"]
         return "\n".join(lines) + "\n"
+
+
+def write_login_rc(home: Path, cpu_seconds: float) -> Path:
+    """A ~/.bashrc that burns `cpu_seconds` of CPU, measured here once (CPU time,
+    not wall time, so a loaded machine does not shrink it)."""
+    home.mkdir(parents=True, exist_ok=True)
+    rc = home / ".bashrc"
+    if cpu_seconds <= 0:
+        rc.write_text("# runbook lab: a login shell that costs nothing\n")
+        return rc
+    probe_rounds = 100000
+    loop = "i=0; while [ $i -lt {n} ]; do i=$((i+1)); done"
+    before = os.times()
+    subprocess.run(["bash", "--norc", "-c", loop.format(n=probe_rounds)], check=True)
+    after = os.times()
+    spent = max(1e-3, (after.children_user + after.children_system)
+                - (before.children_user + before.children_system))
+    rounds = max(1, int(probe_rounds * cpu_seconds / spent))
+    rc.write_text("# runbook lab: what a real host's rc files cost "
+                  f"({cpu_seconds:g} s of CPU per shell)\n" + loop.format(n=rounds) + "\n")
+    return rc
 
 
 def keygen(path: Path) -> None:

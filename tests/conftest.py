@@ -49,11 +49,13 @@ def run_cli(*args: str, check: bool = True, env: dict[str, str] | None = None,
 
 @pytest.fixture(scope="session")
 def sshd_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdLab]:
-    """Four real sshd daemons (lab1..lab4 on 127.0.0.60-63), shared by the session.
+    """Four real sshd daemons (lab1..lab4 on 127.0.0.60-63), shared by the session,
+    whose login shells cost what real hosts' do (LOGIN_COST of CPU for the rc file).
     Tests must not change their keys or known_hosts: use `own_sshd_lab` for that."""
-    from tests.fleet import FLEET_FIRST_OCTET, FLEET_SIZE, start_lab
+    from tests.fleet import FLEET_FIRST_OCTET, FLEET_SIZE, LOGIN_COST, start_lab
 
-    lab = start_lab(tmp_path_factory.mktemp("sshd-fleet"), FLEET_SIZE, FLEET_FIRST_OCTET)
+    lab = start_lab(tmp_path_factory.mktemp("sshd-fleet"), FLEET_SIZE, FLEET_FIRST_OCTET,
+                    login_cost=LOGIN_COST)
     try:
         yield lab
     finally:
@@ -65,7 +67,9 @@ def own_sshd_lab(tmp_path: Path) -> Iterator[SshdLab]:
     """A one-host lab of the test's own, free to have its host key rotated."""
     from tests.fleet import start_lab
 
-    lab = start_lab(tmp_path / "own-lab", 1, 90)
+    from tests.fleet import LOGIN_COST
+
+    lab = start_lab(tmp_path / "own-lab", 1, 90, login_cost=LOGIN_COST)
     try:
         yield lab
     finally:

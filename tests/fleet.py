@@ -8,8 +8,13 @@ tests need around it (Host objects, inventory files, broken endpoints).
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +28,8 @@ from runbook.transport.ssh import SshOptions
 # whose key is rotated never shares an address:port with the session fleet.
 FLEET_FIRST_OCTET = 60
 FLEET_SIZE = 4
+# Seconds of CPU a lab login shell burns: pyenv, conda or nvm init on a real host.
+LOGIN_COST = 0.2
 
 
 def require_sshd() -> None:
@@ -31,10 +38,12 @@ def require_sshd() -> None:
                     "the SSH collection tests need real daemons")
 
 
-def start_lab(directory: Path, count: int, first_octet: int, extra_config: str = "") -> SshdLab:
+def start_lab(directory: Path, count: int, first_octet: int, extra_config: str = "",
+              login_cost: float | None = None) -> SshdLab:
     """A started lab; stopped again (every daemon) if starting any of them fails."""
     require_sshd()
-    lab = SshdLab(directory, count=count, first_octet=first_octet, extra_config=extra_config)
+    lab = SshdLab(directory, count=count, first_octet=first_octet, extra_config=extra_config,
+                  login_cost=login_cost)
     try:
         lab.start()
     except BaseException:
@@ -116,3 +125,40 @@ class Blackhole:
         self._thread.join(5)
         for conn in self.accepted:
             conn.close()
+
+
+OPERATOR = "runbook-op"
+
+
+@contextlib.contextmanager
+def operator_lab(first_octet: int, sudo_allowed: list[str],
+                 login_cost: float | None = LOGIN_COST) -> Iterator[SshdLab]:
+    """One sshd host where the operator logs in as a plain user, OPERATOR, that
+    `sudo -n` lets run `/bin/sh -c COMMAND` for the patterns in `sudo_allowed`
+    only (sudoers wildcards) and for nothing else: how real hosts are run."""
+    require_sshd()
+    if os.geteuid() != 0 or shutil.which("sudo") is None or shutil.which("useradd") is None:
+        pytest.skip("a lab with its own login user needs root, sudo and useradd")
+    if subprocess.run(["id", OPERATOR], capture_output=True).returncode != 0:
+        # "*": no password to log in with, but not locked (sshd refuses "!").
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash",
+                        "--password", "*", OPERATOR], check=True, capture_output=True)
+    rules = Path(f"/etc/sudoers.d/{OPERATOR}")
+    commands = ", ".join(f"/bin/sh -c {pattern}" for pattern in sudo_allowed)
+    rules.write_text(f"Defaults:{OPERATOR} !requiretty\n"
+                     f"{OPERATOR} ALL=(root) NOPASSWD: {commands}\n")
+    rules.chmod(0o440)
+    # The login user must be able to read its rc file and authorized_keys, so the
+    # lab lives outside pytest's root-only temporary directory.
+    directory = Path(tempfile.mkdtemp(prefix="runbook-operator-lab-"))
+    directory.chmod(0o755)
+    lab = SshdLab(directory, count=1, first_octet=first_octet, user=OPERATOR,
+                  login_cost=login_cost)
+    try:
+        lab.start()
+        lab.authorized_keys.chmod(0o644)
+        yield lab
+    finally:
+        lab.stop()
+        rules.unlink(missing_ok=True)
+        shutil.rmtree(directory, ignore_errors=True)

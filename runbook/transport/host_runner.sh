@@ -52,42 +52,29 @@ END {
 	printf "%s", "n " id " " k " " total "\n"
 }'
 
-# Where head -c reads no more than it is asked for (GNU does, busybox reads
-# ahead), nothing past the cap goes through od: wc counts it.
-rb_exact_head=0
-[ "$(printf abc | { head -c 1 >/dev/null 2>&1; cat; })" = bc ] && rb_exact_head=1
-
 # One command, as the leader of its own session and process group ($$), so a
-# timeout or a stop reaches everything it started. The job itself outlives the
-# TERM it sends (it ignores TERM), to report what the command printed and how
-# it ended.
+# timeout or a stop reaches everything it started. The job itself ignores TERM,
+# to outlive the TERM it sends and report what the command printed and how it
+# ended. About a dozen short processes a command: fork and exec, no files.
 rb_job='
 id=$1 t=$2 cap=$3 keep=$4 cmd=$5
 trap "" TERM
 exec 9>&1
 printf "p %s %s\n" "$id" "$$"
-setsid sh -c "sleep \"\$1\" || exit; printf \"t %s\n\" \"\$2\"; kill -TERM -\"\$3\"; sleep 2; kill -KILL -\"\$3\"" \
-	rbwatch "$t" "$id" "$$" </dev/null 2>/dev/null 9>&- &
+(trap - TERM; sleep "$t" >/dev/null 9>&-; trap "" TERM
+	printf "t %s\n" "$id"; kill -TERM -$$; sleep 2; kill -KILL -$$) </dev/null 2>/dev/null &
 watch=$!
-pack() {
-	if [ "$rb_exact_head" = 1 ]; then
-		head -c "$cap" | od -An -v -tx1 | awk -v id="$id" -v k="$1" -v cap="$cap" "$rb_frame"
-		printf "n %s %s %s\n" "$id" "$1" "$(wc -c | tr -dc 0-9)"
-	else
-		od -An -v -tx1 | awk -v id="$id" -v k="$1" -v cap="$cap" "$rb_frame"
-	fi
-}
 { { (trap - TERM; exec sh -c "$cmd") </dev/null 2>&4 4>&- 9>&-
 	printf "s %s %s\n" "$id" "$?" >&9
-} | pack o >&9 4>&-
-} 4>&1 | pack e
-kill -KILL -"$watch" 2>/dev/null
+} | od -An -v -tx1 | awk -v id="$id" -v k=o -v cap="$cap" "$rb_frame" >&9 4>&-
+} 4>&1 | od -An -v -tx1 | awk -v id="$id" -v k=e -v cap="$cap" "$rb_frame"
+kill -TERM "$watch" 2>/dev/null
 printf "x %s\n" "$id"
-# What the command left running in the background is stopped with it; the end
-# of the session KILLs whatever ignored the TERM.
-[ "$keep" = 1 ] || kill -TERM -"$$" 2>/dev/null
+# What the command left running in the background (and the watch'"'"'s sleep) is
+# stopped with it; the end of the session KILLs whatever ignores the TERM.
+[ "$keep" = 1 ] || kill -TERM -$$ 2>/dev/null
 '
-export rb_frame rb_exact_head rb_job
+export rb_frame rb_job
 
 rb_stop() {
 	kill -TERM -"$1" 2>/dev/null || return 0
