@@ -47,6 +47,7 @@ def sessions_started(lab) -> dict[str, int]:  # noqa: ANN001
 
 
 def runbook_run(hosts, lab, collectors) -> dict[str, Any]:  # noqa: ANN001
+    from runbook.collect import JournalRecorder
     from runbook.engine.runner import Collection, CollectOptions, RunStatus
     from runbook.playbook import find_playbook
     from runbook.store import IncidentStore
@@ -59,7 +60,7 @@ def runbook_run(hosts, lab, collectors) -> dict[str, Any]:  # noqa: ANN001
                                             use_agent=False, default_identities=False))
     before = sessions_started(lab)
     started = time.monotonic()
-    report = Collection(incident, hosts, collectors, options).run()
+    report = Collection(JournalRecorder(incident), hosts, collectors, options).run()
     elapsed = time.monotonic() - started
     after = sessions_started(lab)
     statuses: dict[str, int] = {}

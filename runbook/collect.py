@@ -1,7 +1,9 @@
-"""`runbook collect` as a use case: which incident, which hosts, which collectors.
+"""`runbook collect` as a use case: which incident, which hosts, which collectors,
+and where the results are recorded.
 
 Front ends (CLI, TUI) call `plan_collection` and then run the plan with their
-own progress observer.
+own progress observer. The engine reports each run to a `JournalRecorder`,
+which appends it to the incident's journal; the engine never writes the journal.
 """
 
 from __future__ import annotations
@@ -11,13 +13,21 @@ from pathlib import Path
 from typing import Any
 
 from runbook.engine.catalog import Collector, expand
-from runbook.engine.runner import Collection, CollectionReport, CollectOptions, Observer
-from runbook.errors import RunbookError
+from runbook.engine.results import CollectorRun
+from runbook.engine.runner import (
+    DEFAULT_PER_HOST,
+    Collection,
+    CollectionReport,
+    CollectOptions,
+    Observer,
+)
+from runbook.errors import HostSelectionError, RunbookError
 from runbook.hosts import Host
-from runbook.incident import EventType
-from runbook.inventory import load_inventory
+from runbook.incident import EventType, IncidentState
+from runbook.inventory import Inventory, load_inventory, select_among
 from runbook.playbook import find_playbook
 from runbook.store import Incident, IncidentStore
+from runbook.transport.base import HostError
 from runbook.transport.known_hosts import default_known_hosts_files
 from runbook.transport.ssh import SshOptions
 
@@ -26,13 +36,19 @@ DEFAULT_PLAYBOOK = "generic-host"
 
 @dataclass
 class CollectRequest:
+    # Selectors. With an incident they pick among its journalled hosts (address,
+    # port, user, jump as recorded); none given means all of them.
     hosts: list[str] = field(default_factory=list)
+    # With an incident: may a selector that names none of its hosts add hosts from
+    # the inventory (`runbook collect --incident ID web3`)? A playbook step may not.
+    add_hosts: bool = True
     incident_id: str | None = None
     bundle: str | None = None
     collectors: list[str] = field(default_factory=list)
     accept_new: bool = False
     known_hosts: list[Path] = field(default_factory=list)
     parallel: int = 64
+    per_host: int = DEFAULT_PER_HOST
     connect_timeout: float = 10.0
     max_output: int = 64 * 1024 * 1024
     inventories: list[Path] = field(default_factory=list)
@@ -42,14 +58,41 @@ class CollectRequest:
 
 
 @dataclass
+class JournalRecorder:
+    """Where a collection's results go: the incident's journal, as they happen."""
+
+    incident: Incident
+    actor: str = "runbook"
+    step: str | None = None
+
+    @property
+    def evidence_root(self) -> Path:
+        return self.incident.store.directory(self.incident.id)
+
+    def host_failed(self, host: Host, error: HostError) -> None:
+        self.incident.append(EventType.HOST_FAILED, {
+            "host": host.name, "state": str(error.state), "reason": error.reason,
+            "hint": error.hint, "step": self.step}, self.actor)
+
+    def ran(self, run: CollectorRun) -> None:
+        assert run.evidence is not None
+        self.incident.append(EventType.COLLECTOR_RAN, {
+            **run.evidence.as_dict(), "step": self.step,
+            "findings": [f.as_dict() for f in run.findings]}, self.actor)
+
+
+@dataclass
 class CollectionPlan:
     incident: Incident
     hosts: list[Host]
     collectors: list[Collector]
     options: CollectOptions
+    actor: str = "runbook"
+    step: str | None = None
 
     def collection(self, observer: Observer | None = None) -> Collection:
-        return Collection(self.incident, self.hosts, self.collectors, self.options, observer)
+        recorder = JournalRecorder(self.incident, self.actor, self.step)
+        return Collection(recorder, self.hosts, self.collectors, self.options, observer)
 
 
 @dataclass
@@ -100,7 +143,7 @@ def plan_collection(store: IncidentStore, request: CollectRequest) -> Collection
         if str(state.status) == "closed":
             raise RunbookError(f"incident {incident.id} is closed",
                                "reopen it, or collect without --incident")
-        hosts = inventory.select(request.hosts) if request.hosts else list(state.hosts)
+        hosts = incident_hosts(state, request, inventory)
         if state.drill:
             # A drill may only ever touch its own lab, whichever front end asks.
             from runbook.drill.guard import refuse_outside_lab
@@ -127,7 +170,31 @@ def plan_collection(store: IncidentStore, request: CollectRequest) -> Collection
     options = CollectOptions(
         ssh=SshOptions(connect_timeout=request.connect_timeout, accept_new=request.accept_new,
                        known_hosts_files=list(files)),
-        parallel_hosts=request.parallel, max_output=request.max_output, actor=request.actor,
-        step=request.step,
-        resolve_jump=lambda text: inventory.select([text])[0])
-    return CollectionPlan(incident, hosts, list(lookup.collectors), options)
+        parallel_hosts=request.parallel, per_host=request.per_host,
+        max_output=request.max_output, resolve_jump=lambda text: inventory.select([text])[0])
+    return CollectionPlan(incident, hosts, list(lookup.collectors), options, request.actor,
+                          request.step)
+
+
+def incident_hosts(state: IncidentState, request: CollectRequest,
+                   inventory: Inventory) -> list[Host]:
+    """The hosts a collection for an incident runs on: its own, exactly as they
+    were journalled, picked by the request's selectors. A selector that picks none
+    of them adds hosts from the inventory where the request allows it, and is an
+    error where it does not: it never falls back to every host."""
+    if not request.hosts:
+        return list(state.hosts)
+    picked: dict[str, Host] = {}
+    for selector in request.hosts:
+        try:
+            found = select_among(state.hosts, [selector])
+        except HostSelectionError as exc:
+            if not request.add_hosts:
+                names = ", ".join(h.name for h in state.hosts) or "none"
+                raise HostSelectionError(
+                    f"{selector!r} matches none of incident {state.id}'s hosts ({names}); "
+                    "nothing was run", exc.hint) from None
+            found = inventory.select([selector])
+        for host in found:
+            picked.setdefault(host.name, host)
+    return list(picked.values())

@@ -11,8 +11,9 @@ incident exactly as an in-process collection would.
 The app starts the second form ahead of time, so the imports (0.4 s of CPU)
 are done before the operator presses `r`.
 
-Lines on stdout: {"host": ..., "state": ...}, {"host": ..., "collector": ...,
-"status": ...}, then {"done": true, ...} or {"error": ..., "hint": ...}.
+Lines on stdout: {"plan": {"hosts": [...], ...}} once the hosts are known, then
+{"host": ..., "state": ...}, {"host": ..., "collector": ..., "status": ...}, and
+last {"done": true, ...}; or {"error": ..., "hint": ...}.
 """
 
 from __future__ import annotations
@@ -146,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         from runbook.collect import plan_collection
 
         plan = plan_collection(store, request_from_json(args[0]))
+        out.emit({"plan": {"incident": plan.incident.id, "hosts": [h.name for h in plan.hosts],
+                           "collectors": [c.name for c in plan.collectors]}})
         collection = plan.collection(out)
 
         def cancel(*_: object) -> None:

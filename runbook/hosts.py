@@ -85,29 +85,3 @@ class Host:
 
 def _opt(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def match_hosts(hosts: list[Host], selector: str) -> list[Host]:
-    """The hosts among an incident's that a step's selector names: `all`, a name,
-    `role:`, `tag:`, `project:`, `group:` or a shell glob over names."""
-    from fnmatch import fnmatchcase
-
-    selector = selector.strip()
-    if selector in ("", "all", "*"):
-        return list(hosts)
-    picked: list[Host] = []
-    for part in (p.strip() for p in selector.split(",") if p.strip()):
-        kind, _, value = part.partition(":")
-        if kind not in ("role", "tag", "project", "group"):
-            kind, value = "", part
-        for host in hosts:
-            if host in picked:
-                continue
-            if (kind == "role" and host.role == value) or (
-                    kind == "tag" and value in host.tags) or (
-                    kind == "project" and host.project == value) or (
-                    kind == "group" and value in host.groups) or (
-                    not kind and (host.name == value or fnmatchcase(host.name, value)
-                                  or value in host.groups)):
-                picked.append(host)
-    return picked

@@ -533,6 +533,20 @@ def _ssh_settings(config: paramiko.SSHConfig, name: str) -> dict[str, Any]:
 
 # --- shared helpers ---------------------------------------------------------------
 
+def select_among(hosts: list[Host], selectors: Sequence[str]) -> list[Host]:
+    """The hosts among `hosts` (an incident's, as journalled) that the selectors
+    pick, in the one grammar every command uses: `all`, a name, a glob, a group,
+    group:/role:/tag:/project:PATTERN, comma lists. A selector that matches none
+    of them is a HostSelectionError: it never widens to every host."""
+    groups: dict[str, list[str]] = {}
+    for host in hosts:
+        for group in host.groups:
+            groups.setdefault(group, []).append(host.name)
+    scope = Inventory(hosts={h.name: h for h in hosts}, groups=groups)
+    picked = {h.name for h in scope.select(list(selectors), allow_ad_hoc=False)}
+    return [h for h in hosts if h.name in picked]
+
+
 def _split_selector(selector: str) -> list[str]:
     """Refuse a selector with anything outside the allowed characters, then
     split `web1,web2` into its parts."""

@@ -19,27 +19,26 @@ import getpass
 import os
 import re
 import secrets
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from runbook.bugs import log_exception
+from runbook.engine.fanout import CANCELLED, FanOut
 from runbook.engine.runner import SUDO_REFUSED, sudo
 from runbook.errors import HostSelectionError, RunbookError
 from runbook.evidence import DEFAULT_CAP, EvidenceRecord, EvidenceWriter
 from runbook.hosts import Host
 from runbook.incident import CommandState, EventType, IncidentState, Status
-from runbook.inventory import Inventory
+from runbook.inventory import select_among
 from runbook.journal import Event
 from runbook.playbook import RemediateStep
 from runbook.store import Incident
 from runbook.templating import render_command
-from runbook.transport.base import Connection, HostError
-from runbook.transport.local import LocalConnection
-from runbook.transport.ssh import SshConnector, SshOptions
+from runbook.transport.base import HostError
+from runbook.transport.ssh import SshOptions
 
 OutputSink = Callable[[str, str, bytes], None]  # (host, "stdout" | "stderr", bytes)
 
@@ -50,7 +49,7 @@ _NOT_A_NAME = frozenset({"me", "myself", "self", "i", "yes", "y", "ok", "okay", 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-class ExecStatus:
+class ExecStatus(StrEnum):
     OK = "ok"
     FAILED = "failed"  # ran, exited non-zero or was killed by a signal
     TIMEOUT = "timeout"
@@ -157,9 +156,9 @@ def _targets(state: IncidentState, step: RemediateStep,
     if not state.hosts:
         raise HostSelectionError(f"incident {state.id} has no hosts to run {step.id!r} on",
                                  "add hosts: `runbook collect --incident ID HOST`")
-    chosen = select_hosts(state.hosts, [step.hosts])
+    chosen = select_among(state.hosts, [step.hosts])
     if narrow:
-        wanted = select_hosts(state.hosts, [narrow] if isinstance(narrow, str) else narrow)
+        wanted = select_among(state.hosts, [narrow] if isinstance(narrow, str) else narrow)
         outside = [h.name for h in wanted if h not in chosen]
         if outside:
             raise HostSelectionError(
@@ -169,18 +168,6 @@ def _targets(state: IncidentState, step: RemediateStep,
                 "--host can only narrow the step's own targets")
         chosen = wanted
     return chosen
-
-
-def select_hosts(hosts: list[Host], selectors: list[str]) -> list[Host]:
-    """The incident hosts that selectors pick: `all`, a name, a glob, a group,
-    group:/role:/tag:/project:NAME. Never a host the incident lacks."""
-    groups: dict[str, list[str]] = {}
-    for host in hosts:
-        for group in host.groups:
-            groups.setdefault(group, []).append(host.name)
-    scope = Inventory(hosts={h.name: h for h in hosts}, groups=groups)
-    picked = {h.name for h in scope.select(selectors, allow_ad_hoc=False)}
-    return [h for h in hosts if h.name in picked]
 
 
 def _new_command_id(state: IncidentState) -> str:
@@ -309,9 +296,7 @@ class Execution:
         self.parallel = parallel
         self.resolve_jump = resolve_jump
         self.max_output = max_output
-        self._connections: list[Connection] = []
-        self._lock = threading.Lock()
-        self._cancelled = threading.Event()
+        self.fanout = FanOut(self.ssh_options, resolve_jump, parallel)
 
     def check(self, state: IncidentState | None = None) -> CommandState:
         state = state or _open_state(self.incident)
@@ -357,30 +342,21 @@ class Execution:
                 "command_id": command.id, "step": command.step, "hosts": command.hosts,
                 "confirmation": " ".join(self.confirmation.split()),
                 "approvers": list(command.approvals)}, self.actor)
-        connector = SshConnector(self.ssh_options, self.resolve_jump)
-        workers = max(1, min(self.parallel, len(command.hosts)))
-        try:
-            with ThreadPoolExecutor(workers, thread_name_prefix="remediate") as pool:
-                return list(pool.map(
-                    lambda name: self._run_host_guarded(connector, state, command, name),
-                    command.hosts))
-        finally:
-            connector.close()
+        return self.fanout.map(lambda name: self._run_host_guarded(state, command, name),
+                               command.hosts, name="remediate")
 
     def cancel(self) -> None:
-        """Stop: hosts not started are recorded as cancelled; SSH connections
-        close, so their commands end. A local command is left to finish."""
-        self._cancelled.set()
-        with self._lock:
-            for connection in self._connections:
-                connection.close()
+        """Stop, as a collection stops: hosts not started are recorded as
+        cancelled; commands running are stopped on their hosts, then every
+        connection closes. What ran is recorded."""
+        self.fanout.cancel()
 
     # -- one host -----------------------------------------------------------------------
 
-    def _run_host_guarded(self, connector: SshConnector, state: IncidentState,
-                          command: CommandState, name: str) -> ExecutionResult:
+    def _run_host_guarded(self, state: IncidentState, command: CommandState,
+                          name: str) -> ExecutionResult:
         try:
-            return self._run_host(connector, state, command, name)
+            return self._run_host(state, command, name)
         except Exception:  # noqa: BLE001 - our bug; the other hosts go on
             where = log_exception(f"remediate {command.id} on {name}")
             result = ExecutionResult(
@@ -389,7 +365,7 @@ class Execution:
             self._record(command, result)
             return result
 
-    def _run_host(self, connector: SshConnector, state: IncidentState, command: CommandState,
+    def _run_host(self, state: IncidentState, command: CommandState,
                   name: str) -> ExecutionResult:
         writer = EvidenceWriter(self.incident.store.directory(self.incident.id), name,
                                 f"remediate-{command.step or command.id}", self.max_output)
@@ -398,17 +374,15 @@ class Execution:
         if host is None:
             return self._unrun(command, writer, planned, ExecStatus.ERROR,
                                f"{name} is not one of the incident's hosts", None)
-        if self._cancelled.is_set():
-            return self._unrun(command, writer, planned, ExecStatus.CANCELLED,
-                               "cancelled before it started on this host", None)
+        if self.fanout.cancelled:
+            return self._unrun(command, writer, planned, ExecStatus.CANCELLED, CANCELLED, None)
         try:
-            connection = self._connect(connector, host)
+            connection = self.fanout.connect(host)
         except HostError as exc:
+            if self.fanout.cancelled:
+                return self._unrun(command, writer, planned, ExecStatus.CANCELLED, CANCELLED,
+                                   None)
             return self._unrun(command, writer, planned, str(exc.state), exc.reason, exc.hint)
-        if self._cancelled.is_set():
-            connection.close()
-            return self._unrun(command, writer, planned, ExecStatus.CANCELLED,
-                               "cancelled before it started on this host", None)
         try:
             use_sudo = command.needs_root and not connection.is_root
             final = _final_command(command, planned, connection.is_root)
@@ -458,12 +432,6 @@ class Execution:
                                  message, None, record)
         self._record(command, result)
         return result
-
-    def _connect(self, connector: SshConnector, host: Host) -> Connection:
-        connection: Connection = LocalConnection() if host.local else connector.connect(host)
-        with self._lock:
-            self._connections.append(connection)
-        return connection
 
     def _unrun(self, command: CommandState, writer: EvidenceWriter, planned: str, status: str,
                reason: str, hint: str | None) -> ExecutionResult:
@@ -565,5 +533,5 @@ def _not_open(incident: Incident, state: IncidentState) -> RunbookError:
 __all__ = [
     "ExecStatus", "Execution", "ExecutionResult", "OutputSink", "Proposal", "approve",
     "dry_run", "execute", "expected_confirmation", "find_command", "propose",
-    "review_satisfied", "same_person", "select_hosts",
+    "review_satisfied", "same_person",
 ]

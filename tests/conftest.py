@@ -65,9 +65,7 @@ def sshd_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdLab]:
 @pytest.fixture
 def own_sshd_lab(tmp_path: Path) -> Iterator[SshdLab]:
     """A one-host lab of the test's own, free to have its host key rotated."""
-    from tests.fleet import start_lab
-
-    from tests.fleet import LOGIN_COST
+    from tests.fleet import LOGIN_COST, start_lab
 
     lab = start_lab(tmp_path / "own-lab", 1, 90, login_cost=LOGIN_COST)
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psutil
 
+from runbook.collect import JournalRecorder
 from runbook.engine.catalog import Collector, expand
 from runbook.engine.runner import Collection, RunStatus
 from runbook.hosts import Host
@@ -24,7 +25,7 @@ def collect(*collectors: Collector, hosts: list[Host] | None = None):
     store = IncidentStore()
     incident = store.create(playbook=find_playbook("generic-host"), hosts=hosts or [LOCAL],
                             title="local", actor="tester")
-    report = Collection(incident, hosts or [LOCAL], list(collectors)).run()
+    report = Collection(JournalRecorder(incident), hosts or [LOCAL], list(collectors)).run()
     return store, incident, report
 
 
@@ -93,7 +94,8 @@ def test_output_past_the_cap_is_marked_and_counted() -> None:
     from runbook.engine.runner import CollectOptions
 
     big = Collector("big", "head -c 300000 /dev/zero", "test", "big")
-    report = Collection(incident, [LOCAL], [big], CollectOptions(max_output=100000)).run()
+    report = Collection(JournalRecorder(incident), [LOCAL], [big],
+                        CollectOptions(max_output=100000)).run()
     run = report.hosts[0].runs[0]
     data = (store.directory(incident.id) / run.evidence.stdout).read_bytes()
     assert data.startswith(b"\0" * 100000)

@@ -26,6 +26,7 @@ import pytest
 from rich.console import Console
 
 from runbook import console
+from runbook.collect import JournalRecorder
 from runbook.engine.catalog import BY_NAME, Collector
 from runbook.engine.runner import (
     Collection,
@@ -94,7 +95,8 @@ def collect(hosts: list[Host], collectors: list[Collector], ssh: SshOptions,
     store = IncidentStore()
     incident = store.create(playbook=find_playbook("generic-host"), hosts=hosts,
                             title="ssh collection test", actor="tester@lab")
-    report = Collection(incident, hosts, collectors, CollectOptions(ssh=ssh, **options)).run()
+    report = Collection(JournalRecorder(incident), hosts, collectors,
+                        CollectOptions(ssh=ssh, **options)).run()
     return Collected(report, incident.id)
 
 
@@ -351,7 +353,7 @@ def test_cancelling_stops_the_commands_on_every_host_and_keeps_what_ran(
     store = IncidentStore()
     incident = store.create(playbook=find_playbook("generic-host"), hosts=hosts,
                             title="cancel", actor="tester@lab")
-    collection = Collection(incident, hosts, [hang, probe("quick", "echo quick")],
+    collection = Collection(JournalRecorder(incident), hosts, [hang, probe("quick", "echo quick")],
                             CollectOptions(ssh=lab_options(sshd_fleet)))
     reports: list[CollectionReport] = []
     worker = threading.Thread(target=lambda: reports.append(collection.run()))
@@ -379,6 +381,7 @@ import json, resource, sys
 from pathlib import Path
 import psutil
 from runbook.engine.catalog import Collector
+from runbook.collect import JournalRecorder
 from runbook.engine.runner import Collection, CollectOptions
 from runbook.hosts import Host
 from runbook.playbook import find_playbook
@@ -397,7 +400,7 @@ options = CollectOptions(
                    use_agent=False, default_identities=False),
     max_output=given["max_output"])
 before = psutil.Process().memory_info().rss // 1024  # now, not the import-time peak
-report = Collection(incident, [host], [flood], options).run()
+report = Collection(JournalRecorder(incident), [host], [flood], options).run()
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"incident": incident.id, "rss_before_kb": before, "peak_after_kb": after,
                   "state": str(report.hosts[0].state)}))

@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from runbook.collect import JournalRecorder
 from runbook.engine.catalog import BY_NAME, Collector
 from runbook.engine.runner import Collection, CollectOptions, RunStatus
 from runbook.lab import SshdLab
@@ -202,7 +203,8 @@ def collect(hosts, collectors, ssh, **options) -> Collected:  # noqa: ANN001, AN
     store = IncidentStore()
     incident = store.create(playbook=find_playbook("generic-host"), hosts=hosts,
                             title="runner test", actor="tester@lab")
-    report = Collection(incident, hosts, collectors, CollectOptions(ssh=ssh, **options)).run()
+    report = Collection(JournalRecorder(incident), hosts, collectors,
+                        CollectOptions(ssh=ssh, **options)).run()
     return Collected(report, incident.id)
 
 
@@ -302,7 +304,7 @@ def test_a_host_that_drops_reports_what_never_started_as_not_run(
     store = IncidentStore()
     incident = store.create(playbook=find_playbook("generic-host"), hosts=[host],
                             title="drop", actor="tester@lab")
-    collection = Collection(incident, [host], [long_one, *queued],
+    collection = Collection(JournalRecorder(incident), [host], [long_one, *queued],
                             CollectOptions(ssh=lab_options(costly_fleet), per_host=1))
     reports = []
     worker = threading.Thread(target=lambda: reports.append(collection.run()))

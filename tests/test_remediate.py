@@ -72,6 +72,12 @@ stages:
       command: echo started; sleep 30
       rollback: Nothing to undo.
       timeout: 1
+    - id: hang
+      kind: remediate
+      title: Start, then hang until stopped
+      command: echo started; sleep {{ answers['note'] }}
+      rollback: Nothing to undo.
+      timeout: 600
   report:
     - id: tell
       kind: checklist
@@ -384,6 +390,38 @@ def test_a_command_past_its_timeout_is_stopped_and_recorded(sshd_fleet: SshdLab)
     [event] = events(incident, EventType.COMMAND_EXECUTED)
     assert event["timed_out"] is True
     assert evidence_text(incident, event) == b"started\n"
+
+
+def test_cancelling_stops_the_command_on_its_hosts_and_keeps_what_ran(
+        sshd_fleet: SshdLab) -> None:
+    """Cancel reaches a remediation as it reaches a collection: the command is
+    stopped on every host by the runner there, and what it printed is kept."""
+    import threading
+    import time
+
+    from tests.test_collect_ssh import still_running
+
+    duration = f"8765.{uuid.uuid4().int % 10**6:06d}"
+    incident = open_incident(lab_hosts(sshd_fleet)[:2], note=duration)
+    proposal = remediate.propose(incident, "hang", PROPOSER)
+    execution = remediate.Execution(incident, proposal.command_id, PROPOSER,
+                                    proposal.confirmation, lab_options(sshd_fleet))
+    results: list[list[remediate.ExecutionResult]] = []
+    worker = threading.Thread(target=lambda: results.append(execution.run()))
+    worker.start()
+    deadline = time.monotonic() + 20
+    while len(still_running(["sleep", duration])) < 2:
+        assert time.monotonic() < deadline, "the command never started on both hosts"
+        time.sleep(0.05)
+    execution.cancel()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert still_running(["sleep", duration]) == [], "left running on a host"
+    executed = events(incident, EventType.COMMAND_EXECUTED)
+    assert len(executed) == 2
+    for event in executed:
+        assert event["status"] != "ok"
+        assert evidence_text(incident, event) == b"started\n"
 
 
 def test_needs_root_adds_sudo_only_when_the_login_is_not_root(sshd_fleet: SshdLab) -> None:

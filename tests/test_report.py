@@ -15,6 +15,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from runbook import paths, remediate
+from runbook.collect import JournalRecorder
 from runbook.engine.catalog import Collector
 from runbook.engine.runner import Collection, CollectOptions
 from runbook.hosts import Host
@@ -138,8 +139,8 @@ def printing(name: str, lines: list[str], parser: str | None = "dmesg") -> Colle
 
 def collect(incident: Incident, hosts: list[Host], collectors: list[Collector],
             lab: SshdLab) -> None:
-    Collection(incident, hosts, collectors,
-               CollectOptions(ssh=lab_options(lab, connect_timeout=5), actor=ACTOR)).run()
+    Collection(JournalRecorder(incident, actor=ACTOR), hosts, collectors,
+               CollectOptions(ssh=lab_options(lab, connect_timeout=5))).run()
 
 
 def run_step(incident: Incident, step: str, lab: SshdLab) -> list[remediate.ExecutionResult]:

@@ -33,6 +33,9 @@ from runbook.errors import RunbookError
 @click.option("--collector", "-c", "collector_names", multiple=True, metavar="NAME",
               help="One collector (repeatable). See `runbook collectors`.")
 @ssh_options(64, 1024, "collected")
+@click.option("--per-host", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Commands at once on each host, samplers aside (they start together); "
+                   "an inventory host's runbook_per_host wins.")
 @click.option("--max-output", default="64M", show_default=True, metavar="SIZE",
               help="Keep at most this much of each output stream (K, M, G).")
 @click.option("--app-log", "app_logs", multiple=True, metavar="PATH",
@@ -43,8 +46,8 @@ from runbook.errors import RunbookError
 def collect(context: Context, hosts: tuple[str, ...], incident_id: str | None,
             bundle: str | None, collector_names: tuple[str, ...], accept_new: bool,
             known_hosts: tuple[Path, ...], parallel: int, connect_timeout: float,
-            max_output: str, app_logs: tuple[str, ...], inventories: tuple[Path, ...],
-            as_json_output: bool) -> None:
+            per_host: int, max_output: str, app_logs: tuple[str, ...],
+            inventories: tuple[Path, ...], as_json_output: bool) -> None:
     """Run diagnostic collectors on hosts in parallel and keep every output as evidence.
 
     Exit status: 0 when every host answered, 1 when some did not, 2 on bad input.
@@ -58,9 +61,9 @@ def collect(context: Context, hosts: tuple[str, ...], incident_id: str | None,
     request = CollectRequest(
         hosts=list(hosts), incident_id=incident_id, bundle=bundle,
         collectors=list(collector_names), accept_new=accept_new,
-        known_hosts=list(known_hosts), parallel=parallel, connect_timeout=connect_timeout,
-        max_output=parse_size(max_output), inventories=list(inventories), actor=context.actor,
-        app_logs=list(app_logs))
+        known_hosts=list(known_hosts), parallel=parallel, per_host=per_host,
+        connect_timeout=connect_timeout, max_output=parse_size(max_output),
+        inventories=list(inventories), actor=context.actor, app_logs=list(app_logs))
     plan = plan_collection(context.store, request)
     console.error_console().print(
         f"incident {plan.incident.id}: {len(plan.collectors)} collector(s) on "

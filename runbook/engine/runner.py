@@ -1,9 +1,10 @@
 """Run declared collectors on hosts, in parallel, keeping every byte as evidence.
 
-One connection per host, its collectors as concurrent channels on it; hosts in
-parallel up to a bound. A host that fails is a value (`HostResult.state`), never
-an exception that stops the others. Every run is journalled as it finishes, so
-an interrupted collection keeps what it already recorded.
+One connection and one runner per host, its collectors through it (samplers
+together, the rest a few at a time); hosts in parallel up to a bound. A host
+that fails is a value (`HostResult.state`), never an exception that stops the
+others. Every run goes to the recorder as it finishes, so an interrupted
+collection keeps what it already recorded.
 """
 
 from __future__ import annotations
@@ -16,34 +17,27 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any, Protocol
 
 from runbook.bugs import log_exception
 from runbook.engine.catalog import Collector
+from runbook.engine.fanout import FanOut
 from runbook.engine.findings import Finding, ParseContext
+from runbook.engine.results import (
+    CollectionReport,
+    CollectorRun,
+    HostResult,
+    Recorder,
+    RunStatus,
+)
 from runbook.evidence import DEFAULT_CAP, EvidenceRecord, EvidenceWriter, read_head
 from runbook.hosts import Host
-from runbook.incident import EventType
-from runbook.store import Incident
 from runbook.transport.base import CommandOutcome, Connection, HostError, HostState
 from runbook.transport.local import LocalConnection
-from runbook.transport.ssh import SshConnection, SshConnector, SshOptions
+from runbook.transport.ssh import SshConnection, SshOptions
 
-
-class RunStatus(StrEnum):
-    OK = "ok"
-    FAILED = "failed"
-    TIMEOUT = "timeout"  # it started on the host and ran past its timeout
-    NOT_INSTALLED = "not-installed"
-    NEEDS_ROOT = "needs-root"
-    ERROR = "error"
-    SKIPPED = "skipped"
-    UNREACHABLE = "unreachable"
-    NOT_RUN = "not-run"  # it never started: the host dropped, or the run was cancelled
-    PENDING = "pending"
-    RUNNING = "running"
-
+__all__ = ["Collection", "CollectionReport", "CollectOptions", "CollectorRun", "HostResult",
+           "Observer", "Recorder", "RunStatus", "render_command", "sudo"]
 
 # Commands that are not samplers run this many at a time on one host: a sick
 # host's run queue is the thing being diagnosed, so the collection adds little.
@@ -82,65 +76,23 @@ class CollectOptions:
     # Commands at once per host (samplers aside); a host's runbook_per_host wins.
     per_host: int = DEFAULT_PER_HOST
     max_output: int = DEFAULT_CAP
-    actor: str = "runbook"
-    step: str | None = None
     resolve_jump: Callable[[str], Host] | None = None
 
 
-@dataclass
-class CollectorRun:
-    host: str
-    collector: str
-    status: RunStatus
-    exit_code: int | None = None
-    findings: list[Finding] = field(default_factory=list)
-    evidence: EvidenceRecord | None = None
-    message: str | None = None
-
-
-@dataclass
-class HostResult:
-    host: Host
-    state: HostState = HostState.PENDING
-    message: str | None = None
-    hint: str | None = None
-    runs: list[CollectorRun] = field(default_factory=list)
-
-    @property
-    def answered(self) -> bool:
-        return self.state in (HostState.OK, HostState.FAILED)
-
-    @property
-    def findings(self) -> list[Finding]:
-        return [f for run in self.runs for f in run.findings]
-
-
-@dataclass
-class CollectionReport:
-    hosts: list[HostResult]
-    started_at: datetime
-    ended_at: datetime
-
-    @property
-    def all_answered(self) -> bool:
-        return all(h.answered for h in self.hosts)
-
-
 class Collection:
-    """One collection run: these collectors on these hosts for this incident."""
+    """One collection run: these collectors on these hosts, reported to a recorder."""
 
-    def __init__(self, incident: Incident, hosts: list[Host], collectors: list[Collector],
+    def __init__(self, recorder: Recorder, hosts: list[Host], collectors: list[Collector],
                  options: CollectOptions | None = None,
                  observer: Observer | None = None) -> None:
-        self.incident = incident
+        self.recorder = recorder
         self.hosts = hosts
         self.collectors = collectors
         self.options = options or CollectOptions()
         self.observer = observer or _NoObserver()
-        self.connector = SshConnector(self.options.ssh, self.options.resolve_jump)
-        self._connections: list[Connection] = []
+        self.fanout = FanOut(self.options.ssh, self.options.resolve_jump,
+                             self.options.parallel_hosts)
         self._lock = threading.Lock()
-        self._cancelled = threading.Event()
         self._run_slots = threading.BoundedSemaphore(64)
 
     def run(self) -> CollectionReport:
@@ -148,28 +100,17 @@ class Collection:
         self._run_slots = threading.BoundedSemaphore(raise_open_file_limit())
         started = datetime.now(UTC)
         results = [HostResult(h) for h in self.hosts]
-        workers = max(1, min(self.options.parallel_hosts, len(results)))
-        try:
-            with ThreadPoolExecutor(workers, thread_name_prefix="host") as pool:
-                list(pool.map(self._collect_host_guarded, results))
-        finally:
-            self.connector.close()
+        self.fanout.map(self._collect_host_guarded, results)
         return CollectionReport(results, started, datetime.now(UTC))
 
     @property
     def cancelled(self) -> bool:
-        return self._cancelled.is_set()
+        return self.fanout.cancelled
 
     def cancel(self) -> None:
         """Stop: the commands still running are stopped on their hosts (as a
         timeout would), then every connection is closed. What was recorded stays."""
-        self._cancelled.set()
-        with self._lock:
-            connections = list(self._connections)
-        if not connections:
-            return
-        with ThreadPoolExecutor(min(32, len(connections)), thread_name_prefix="stop") as pool:
-            list(pool.map(_stop_then_close, connections))
+        self.fanout.cancel()
 
     # -- one host ---------------------------------------------------------------
 
@@ -203,13 +144,11 @@ class Collection:
         host = result.host
         self.observer.host_changed(host.name, HostState.CONNECTING, None)
         try:
-            connection = self._connect(host)
+            connection = self.fanout.connect(host)
         except HostError as exc:
             result.state, result.message, result.hint = exc.state, exc.reason, exc.hint
             self.observer.host_changed(host.name, exc.state, exc.reason)
-            self.incident.append(EventType.HOST_FAILED, {
-                "host": host.name, "state": str(exc.state), "reason": exc.reason,
-                "hint": exc.hint, "step": self.options.step}, self.options.actor)
+            self.recorder.host_failed(host, exc)
             for collector in collectors:
                 if collector.runs_on == "handshake":
                     self._record_text(result, collector, f"FAILED: {exc.reason}\n",
@@ -241,14 +180,6 @@ class Collection:
     def _per_host(self, host: Host) -> int:
         given = host.vars.get(PER_HOST_VAR, "")
         return max(1, int(given) if given.isdigit() else self.options.per_host)
-
-    def _connect(self, host: Host) -> Connection:
-        if self._cancelled.is_set():
-            raise HostError(HostState.FAILED, "collection cancelled")
-        connection: Connection = LocalConnection() if host.local else self.connector.connect(host)
-        with self._lock:
-            self._connections.append(connection)
-        return connection
 
     def _guarded(self, work: Callable[..., None], connection: Connection, host: Host,
                  collector: Collector, result: HostResult, *rest: Any) -> None:
@@ -286,7 +217,7 @@ class Collection:
 
     def _run_on(self, connection: Connection, host: Host, collector: Collector,
                 result: HostResult, context: ParseContext | None = None) -> None:
-        if self._cancelled.is_set():
+        if self.fanout.cancelled:
             self._not_run(result, collector, "collection cancelled")
             return
         try:
@@ -301,8 +232,8 @@ class Collection:
                       result: HostResult, context: ParseContext | None,
                       commands: list[str]) -> None:
         self.observer.collector_changed(host.name, collector.name, RunStatus.RUNNING, None)
-        writer = EvidenceWriter(self.incident.store.directory(self.incident.id), host.name,
-                                collector.name, self.options.max_output)
+        writer = EvidenceWriter(self.recorder.evidence_root, host.name, collector.name,
+                                self.options.max_output)
         attempts: list[dict[str, Any]] = []
         outcome = CommandOutcome(exit_code=None)
         command = commands[0]
@@ -371,7 +302,7 @@ class Collection:
         try:
             from runbook.engine.parsers import parse
 
-            text = read_head(self.incident.store.directory(self.incident.id) / record.stdout)
+            text = read_head(self.recorder.evidence_root / record.stdout)
             found = parse(collector.parser, text, context or ParseContext())
         except Exception:  # noqa: BLE001 - a parser bug must not lose the evidence
             log_exception(f"parser {collector.parser} on {host.name}")
@@ -386,8 +317,8 @@ class Collection:
 
     def _record_text(self, result: HostResult, collector: Collector, text: str, status: str,
                      message: str | None, context: ParseContext | None = None) -> None:
-        writer = EvidenceWriter(self.incident.store.directory(self.incident.id),
-                                result.host.name, collector.name, self.options.max_output)
+        writer = EvidenceWriter(self.recorder.evidence_root, result.host.name, collector.name,
+                                self.options.max_output)
         writer.stdout(text.encode())
         record = writer.finish(command=f"({collector.description})", exit_code=None,
                                status=status, attempts=[], message=message)
@@ -409,11 +340,7 @@ class Collection:
 
     def _record(self, result: HostResult, run: CollectorRun) -> None:
         assert run.evidence is not None
-        self.incident.append(EventType.COLLECTOR_RAN, {
-            **run.evidence.as_dict(),
-            "step": self.options.step,
-            "findings": [f.as_dict() for f in run.findings],
-        }, self.options.actor)
+        self.recorder.ran(run)
         with self._lock:
             result.runs.append(run)
         self.observer.collector_changed(run.host, run.collector, run.status, run.message)
@@ -483,11 +410,3 @@ def _status(outcome: CommandOutcome, attempts: list[dict[str, Any]],
     if message and "sudo" in message:
         return RunStatus.NEEDS_ROOT
     return RunStatus.FAILED
-
-
-def _stop_then_close(connection: Connection) -> None:
-    try:
-        connection.stop_running()
-    except Exception:  # noqa: BLE001 - closing below still ends the commands' channels
-        log_exception(f"stopping commands on {connection.description}")
-    connection.close()

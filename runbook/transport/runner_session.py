@@ -15,6 +15,7 @@ and made commands wait for a free session with their timeout running.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -30,8 +31,7 @@ RUNNER_SCRIPT = resources.files("runbook.transport").joinpath("host_runner.sh").
 # The login shell runs only this, whatever it is (bash, zsh, fish, tcsh): it reads
 # exactly the runner's bytes from stdin (dd with bs=1 never reads past them) and
 # hands the rest of stdin, the requests, to the runner.
-BOOTSTRAP = ("exec /bin/sh -c 'eval \"$(dd bs=1 count=%d 2>/dev/null)\"'"
-             % len(RUNNER_SCRIPT))
+BOOTSTRAP = f"exec /bin/sh -c 'eval \"$(dd bs=1 count={len(RUNNER_SCRIPT)} 2>/dev/null)\"'"
 
 # After the exit status, how long the output may stay open before we stop
 # waiting for it (a background process can hold a command's stdout).
@@ -199,16 +199,13 @@ class RunnerSession:
         return self.alive
 
     def _stop(self, run_id: int) -> None:
-        try:
+        # If the stream is gone, the runner stops everything on its own.
+        with contextlib.suppress(OSError):
             self._send(f"k {run_id}\n".encode())
-        except OSError:
-            pass  # the stream is gone: the runner stops everything on its own
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._send(b"q\n")
-        except OSError:
-            pass
         self._ended.set()
         self._stream.close()
 

@@ -351,16 +351,15 @@ class IncidentScreen(Screen[None]):
         competes with the screen for the interpreter lock. Progress arrives as
         JSON lines; the evidence goes into the journal as usual."""
         from runbook.collect import CollectRequest
-        from runbook.hosts import match_hosts
 
-        assert self.state is not None
-        hosts = [h.name for h in match_hosts(self.state.hosts, step.hosts)]
+        # The step's selector goes to the worker as it is: it picks among the
+        # incident's journalled hosts there (port, user and jump as recorded), and
+        # one that picks none is an error, never every host.
         request = CollectRequest(
-            hosts=hosts, incident_id=self.incident.id, bundle=step.bundle,
-            collectors=list(step.collectors), actor=self.actor, step=step.id,
-            app_logs=list(getattr(step, "app_logs", [])),
+            hosts=[step.hosts or "all"], add_hosts=False, incident_id=self.incident.id,
+            bundle=step.bundle, collectors=list(step.collectors), actor=self.actor,
+            step=step.id, app_logs=list(getattr(step, "app_logs", [])),
             **getattr(self.app, "collect_settings", {}))
-        self.app.call_from_thread(self.query_one(HostsPanel).start_run, hosts)
         try:
             child = self.workers_ready.start(request, self.store.root)
         except OSError as exc:
@@ -374,7 +373,10 @@ class IncidentScreen(Screen[None]):
                 record = json.loads(line)
             except ValueError:
                 continue
-            if "collector" in record:
+            if "plan" in record:
+                self.app.call_from_thread(self.query_one(HostsPanel).start_run,
+                                          record["plan"]["hosts"])
+            elif "collector" in record:
                 self.post_message(CollectorProgress(
                     record["host"], record["collector"], record["status"], record.get("detail")))
             elif "state" in record:
