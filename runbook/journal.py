@@ -76,6 +76,15 @@ class Replay:
     lines: int = 0
 
 
+@contextmanager
+def _flocked(fd: int) -> Iterator[None]:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 def new_event_id() -> str:
     return secrets.token_hex(8)
 
@@ -93,16 +102,21 @@ class Journal:
         event = Event(type=type, ts=datetime.now(UTC), actor=actor, data=data,
                       id=new_event_id())
         line = (event.to_json() + "\n").encode("utf-8")
-        with self._locked_for_append() as fd:
-            if _ends_torn(fd):
-                # A writer died mid-line; terminate that line so ours is whole.
-                line = b"\n" + line
-            _write_all(fd, line)
+        with self._opened_for_append() as fd:
+            with _flocked(fd):
+                if _ends_torn(fd):
+                    # A writer died mid-line; terminate that line so ours is whole.
+                    line = b"\n" + line
+                _write_all(fd, line)
+            # The lock covers the write, not the flush: writers that finish together
+            # share one journal commit instead of queueing one fsync each behind the
+            # lock (measured: the 540 events of a 20-host collection spent 29 s
+            # waiting in all, and the last came 2 s after the last command ended).
             os.fsync(fd)
         return event
 
     @contextmanager
-    def _locked_for_append(self) -> Iterator[int]:
+    def _opened_for_append(self) -> Iterator[int]:
         created = not self.path.exists()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -110,7 +124,6 @@ class Journal:
         except OSError as exc:
             raise JournalError(f"cannot open the journal {self.path}: {exc.strerror}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             if created:
                 _fsync_directory(self.directory)
             yield fd
@@ -120,7 +133,7 @@ class Journal:
                 "free disk space or fix permissions; nothing acknowledged was lost",
             ) from None
         finally:
-            os.close(fd)  # closing releases the flock
+            os.close(fd)
 
     def replay(self, start: int = 0, lines_before: int = 0) -> Replay:
         """Every intact event in order, and a note of each damaged line.

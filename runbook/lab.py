@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
 
 
@@ -48,6 +50,15 @@ class LabHost:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def connections(self) -> list[psutil.Process]:
+        """The sshd processes serving this host's open connections (one each)."""
+        if self.process is None:
+            return []
+        top = psutil.Process(self.process.pid)
+        listener = top if top.name() == "sshd" else next(
+            (p for p in top.children() if p.name() == "sshd"), None)
+        return listener.children() if listener is not None else []
+
 
 @dataclass
 class SshdLab:
@@ -60,6 +71,11 @@ class SshdLab:
     extra_config: str = ""
     hosts: list[LabHost] = field(default_factory=list)
     user: str = field(default_factory=getpass.getuser)
+    # Each host sees only its own processes (a PID namespace of its own), as a real
+    # host does. Without it every lab host's ps, top and pidstat also walk every
+    # other lab host's processes, a cost that grows with the square of the fleet
+    # and that no real host pays. Needs root (and unshare); else one shared table.
+    own_processes: bool = True
     # Seconds of CPU each login shell burns before it runs the command, as the rc
     # files of real hosts do (pyenv, conda, nvm init); 0 gives an empty rc file.
     # None: the login user's own rc files, whatever they cost.
@@ -138,13 +154,21 @@ class SshdLab:
             "",
         ])
 
+    @property
+    def isolated(self) -> bool:
+        """Whether each host gets its own process table (see own_processes)."""
+        return self.own_processes and os.geteuid() == 0 and shutil.which("unshare") is not None
+
     def start_host(self, host: LabHost, sshd: str | None = None) -> None:
         binary = sshd or find_sshd()
         assert binary is not None
+        argv = [binary, "-D", "-e", "-f", str(host.directory / "sshd_config")]
+        if self.isolated:
+            # sshd is the namespace's init: when it goes, everything it started goes.
+            argv = ["unshare", "--pid", "--kill-child", "--mount-proc", "--", *argv]
         log = open(host.directory / "sshd.log", "ab")  # noqa: SIM115 - owned by the daemon
-        host.process = subprocess.Popen(
-            [binary, "-D", "-e", "-f", str(host.directory / "sshd_config")],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        host.process = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                        start_new_session=True)
         log.close()
 
     def stop_host(self, host: LabHost) -> None:

@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from runbook.collect import JournalRecorder
@@ -314,9 +313,8 @@ def test_a_host_that_drops_reports_what_never_started_as_not_run(
         assert time.monotonic() < deadline, "the long command never started"
         time.sleep(0.05)
     # The connection's own sshd process dies: what a host crash or a cut link does.
-    daemon = psutil.Process(costly_fleet.hosts[0].process.pid)  # type: ignore[union-attr]
-    for child in daemon.children():
-        child.kill()
+    [connection] = costly_fleet.hosts[0].connections()
+    connection.kill()
     worker.join(30)
     assert not worker.is_alive()
     done = Collected(reports[0], incident.id)

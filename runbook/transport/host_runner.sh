@@ -2,12 +2,15 @@
 #
 # It is sent over the SSH session's stdin (so the login shell parses nothing of
 # it) and needs only sh, awk, od, setsid, sleep and kill: dash, bash and busybox
-# all do. It writes no file and holds next to nothing of a command's output.
+# all have them. It writes no file and holds next to nothing of a command's output.
 #
 # Requests, one line each on stdin:
-#   r ID TIMEOUT CAP KEEP CMD   run CMD (every byte written as \ooo); KEEP=1 leaves
-#                               what the command started in the background running
-#   k ID                        stop command ID (TERM, then KILL after 2 s)
+#   r ID CAP KEEP raw CMD     run CMD, a line as it is
+#   r ID CAP KEEP octal CMD   the same, every byte of CMD written as \ooo
+#                             (KEEP=1 leaves what it started in the background)
+#   k ID                      stop command ID (TERM, then KILL after 2 s); the
+#                             operator's side sends it when the timeout, counted
+#                             from the p frame, has passed
 #   q                           exit (the caller has stopped what it wanted stopped)
 # End of input (the channel closed) stops every command this runner started.
 #
@@ -19,7 +22,6 @@
 #   e ID HEX             the same for stderr
 #   n ID o|e COUNT       bytes of the stream (add them up: past CAP, not sent)
 #   s ID STATUS          ID's exit status
-#   t ID                 ID's timeout passed on the host; it is being stopped
 #   x ID                 nothing more will come for ID
 
 LC_ALL=C LANG=C
@@ -53,26 +55,24 @@ END {
 }'
 
 # One command, as the leader of its own session and process group ($$), so a
-# timeout or a stop reaches everything it started. The job itself ignores TERM,
-# to outlive the TERM it sends and report what the command printed and how it
-# ended. About a dozen short processes a command: fork and exec, no files.
+# stop reaches everything it started. The job itself ignores TERM, to outlive
+# the TERM it is sent and report what the command printed and how it ended. It
+# costs seven short processes a command (this shell, two group shells, two od,
+# two awk) besides the command's own: every process counts on a host whose run
+# queue is the incident, and `ps` and `top` walk them all.
 rb_job='
-id=$1 t=$2 cap=$3 keep=$4 cmd=$5
+rb_id=$1 rb_cap=$2 rb_keep=$3 rb_cmd=$4
 trap "" TERM
 exec 9>&1
-printf "p %s %s\n" "$id" "$$"
-(trap - TERM; sleep "$t" >/dev/null 9>&-; trap "" TERM
-	printf "t %s\n" "$id"; kill -TERM -$$; sleep 2; kill -KILL -$$) </dev/null 2>/dev/null &
-watch=$!
-{ { (trap - TERM; exec sh -c "$cmd") </dev/null 2>&4 4>&- 9>&-
-	printf "s %s %s\n" "$id" "$?" >&9
-} | od -An -v -tx1 | awk -v id="$id" -v k=o -v cap="$cap" "$rb_frame" >&9 4>&-
-} 4>&1 | od -An -v -tx1 | awk -v id="$id" -v k=e -v cap="$cap" "$rb_frame"
-kill -TERM "$watch" 2>/dev/null
-printf "x %s\n" "$id"
-# What the command left running in the background (and the watch'"'"'s sleep) is
-# stopped with it; the end of the session KILLs whatever ignores the TERM.
-[ "$keep" = 1 ] || kill -TERM -$$ 2>/dev/null
+printf "p %s %s\n" "$rb_id" "$$"
+{ { (trap - TERM; set --; eval "$rb_cmd") </dev/null 2>&4 4>&- 9>&-
+	printf "s %s %s\n" "$rb_id" "$?" >&9
+} | od -An -v -tx1 | awk -v id="$rb_id" -v k=o -v cap="$rb_cap" "$rb_frame" >&9 4>&-
+} 4>&1 | od -An -v -tx1 | awk -v id="$rb_id" -v k=e -v cap="$rb_cap" "$rb_frame"
+printf "x %s\n" "$rb_id"
+# What the command left running in the background is stopped with it; the end
+# of the session KILLs whatever ignores the TERM.
+[ "$rb_keep" = 1 ] || kill -TERM -$$ 2>/dev/null
 '
 export rb_frame rb_job
 
@@ -85,14 +85,17 @@ rb_stop() {
 rb_main() {
 	rb_groups=
 	printf 'h 0 %s %s\n' "$(id -u 2>/dev/null)" "$(getconf _NPROCESSORS_ONLN 2>/dev/null)"
-	while IFS=' ' read -r rb_op rb_id rb_t rb_cap rb_keep rb_cmd; do
+	while IFS=' ' read -r rb_op rb_id rb_cap rb_keep rb_form rb_cmd; do
 		case $rb_op in
 		r)
 			case $rb_id$rb_cap$rb_keep in *[!0-9]* | '') continue ;; esac
-			case $rb_t in *[!0-9.]* | '') continue ;; esac
-			rb_cmd=$(printf "${rb_cmd}x")
-			setsid sh -c "$rb_job" rbjob "$rb_id" "$rb_t" "$rb_cap" "$rb_keep" \
-				"${rb_cmd%x}" </dev/null 2>/dev/null &
+			# Most commands come as they are; one with a newline comes as \ooo.
+			if [ "$rb_form" = octal ]; then
+				rb_cmd=$(printf "${rb_cmd}x")
+				rb_cmd=${rb_cmd%x}
+			fi
+			setsid sh -c "$rb_job" rbjob "$rb_id" "$rb_cap" "$rb_keep" "$rb_cmd" \
+				</dev/null 2>/dev/null &
 			eval "rb_group_$rb_id=\$!"
 			rb_groups="$rb_groups $!"
 			;;

@@ -36,8 +36,8 @@ BOOTSTRAP = f"exec /bin/sh -c 'eval \"$(dd bs=1 count={len(RUNNER_SCRIPT)} 2>/de
 # After the exit status, how long the output may stay open before we stop
 # waiting for it (a background process can hold a command's stdout).
 EXIT_DRAIN_GRACE = 2.0
-# After the runner reports a timeout (TERM sent, KILL 2 s later), how long to
-# wait for it to report the command gone.
+# After a stop is sent (TERM, then KILL 2 s later), how long to wait for the
+# runner to report the command gone.
 STOP_GRACE = 6.0
 # How long a command may wait to be started by the runner before it is given up
 # as not run (a host whose run queue is in the hundreds).
@@ -71,6 +71,7 @@ class _Run:
     finished: threading.Event = field(default_factory=threading.Event)
     changed: threading.Event = field(default_factory=threading.Event)
     pgid: int | None = None
+    started_at: float = 0.0
     exit_code: int | None = None
     exited_at: float | None = None
     timed_out: bool = False
@@ -119,18 +120,17 @@ class RunnerSession:
     def run(self, command: str, *, timeout: float, on_stdout: OutputCallback,
             on_stderr: OutputCallback, cap: int | None = None,
             keep_background: bool = False) -> CommandOutcome:
-        """Run one command through the runner; its timeout counts on the host, from
-        the moment the command starts there."""
+        """Run one command through the runner. Its timeout counts from the moment
+        the runner reports it started on the host, never from when it was asked
+        for; past it, the runner stops the command's whole process group."""
         run = _Run(next(self._ids), on_stdout, on_stderr)
         with self._runs_lock:
             if self._ended.is_set():
                 return _not_run(self.end_reason)
             self._runs[run.run_id] = run
         try:
-            request = (f"r {run.run_id} {max(timeout, 0.1):.3f} {cap or 2**53} "
-                       f"{int(keep_background)} {_octal(command)}\n").encode()
             try:
-                self._send(request)
+                self._send(_request(run.run_id, command, cap, keep_background))
             except OSError as exc:
                 return _not_run(f"cannot reach the host's runner: {exc}")
             return self._follow(run, timeout)
@@ -144,10 +144,7 @@ class RunnerSession:
                 return _not_run(self.end_reason)
             self._stop(run.run_id)
             return _not_run(f"the host did not start it within {START_GRACE:g}s")
-        # The runner enforces the timeout itself; this deadline only guards
-        # against a runner that cannot (its host stalled, or it was killed).
-        deadline = time.monotonic() + timeout + STOP_GRACE
-        stop_sent = False
+        deadline = run.started_at + timeout
         while not run.finished.is_set():
             run.changed.clear()
             if self._ended.is_set():
@@ -157,20 +154,16 @@ class RunnerSession:
             now = time.monotonic()
             if run.exited_at is not None and now - run.exited_at >= EXIT_DRAIN_GRACE:
                 # Exited, but something it left behind keeps its output open.
-                if not stop_sent:
+                if not run.timed_out:
                     self._stop(run.run_id)
                 break
             if now >= deadline:
-                if stop_sent:
+                if run.timed_out:  # stopped, yet the runner never said it was gone
                     return CommandOutcome(exit_code=None, timed_out=True,
                                           stopped_remotely=False)
                 run.timed_out = True
                 self._stop(run.run_id)
-                stop_sent = True
                 deadline = now + STOP_GRACE
-            if run.timed_out and not stop_sent:
-                deadline = min(deadline, now + STOP_GRACE)
-                stop_sent = True  # the runner is stopping it already
             wait = deadline - now
             if run.exited_at is not None:
                 wait = min(wait, EXIT_DRAIN_GRACE - (now - run.exited_at))
@@ -264,6 +257,7 @@ class RunnerSession:
             (run.on_stdout if tag == b"o" else run.on_stderr)(data)
         elif tag == b"p":
             run.pgid = int(payload) if payload.isdigit() else None
+            run.started_at = time.monotonic()
             run.started.set()
         elif tag == b"s":
             run.exit_code = int(payload) if payload.isdigit() else None
@@ -272,8 +266,6 @@ class RunnerSession:
             stream, _, count = payload.partition(b" ")
             key = stream.decode(errors="replace")
             run.totals[key] = run.totals.get(key, 0) + (int(count) if count.isdigit() else 0)
-        elif tag == b"t":
-            run.timed_out = True
         elif tag == b"x":
             run.finished.set()
         else:
@@ -281,10 +273,15 @@ class RunnerSession:
         run.note()
 
 
-def _octal(command: str) -> str:
-    """Every byte as a printf octal escape: no space, quote or newline reaches the
-    runner's request line, and printf gives the bytes back exactly."""
-    return "".join(f"\\{byte:03o}" for byte in command.encode())
+def _request(run_id: int, command: str, cap: int | None, keep_background: bool) -> bytes:
+    """One request line. A one-line command goes as it is (`read -r` keeps every
+    byte but a newline, and leading or trailing blanks); any other goes with every
+    byte as a printf octal escape, which costs the host one more fork."""
+    head = f"r {run_id} {cap or 2**53} {int(keep_background)}"
+    if "\n" not in command and "\r" not in command and command == command.strip(" "):
+        return f"{head} raw {command}\n".encode()
+    octal = "".join(f"\\{byte:03o}" for byte in command.encode())
+    return f"{head} octal {octal}\n".encode()
 
 
 def _not_run(reason: str) -> CommandOutcome:
