@@ -7,6 +7,7 @@ never touches the operator's real ~/.ssh.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
@@ -173,7 +174,11 @@ class SshdLab:
 
     def stop_host(self, host: LabHost) -> None:
         if host.process is not None and host.process.poll() is None:
-            host.process.terminate()
+            # unshare ignores TERM while it waits: TERM its sshd, and it follows.
+            targets = psutil.Process(host.process.pid).children() or [host.process]
+            for target in targets:
+                with contextlib.suppress(psutil.Error, ProcessLookupError):
+                    target.terminate()
             try:
                 host.process.wait(timeout=5)
             except subprocess.TimeoutExpired:

@@ -10,7 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from runbook.engine.runner import RunStatus
+from runbook.engine.results import FINISHED, PROBLEMS, RunStatus
 from runbook.transport.base import HostState
 
 STATE_STYLE = {
@@ -22,10 +22,8 @@ STATUS_STYLE = {
     RunStatus.OK: "green", RunStatus.FAILED: "yellow", RunStatus.TIMEOUT: "red",
     RunStatus.NOT_INSTALLED: "magenta", RunStatus.NEEDS_ROOT: "magenta",
     RunStatus.ERROR: "red", RunStatus.SKIPPED: "dim", RunStatus.UNREACHABLE: "red",
-    RunStatus.RUNNING: "cyan", RunStatus.PENDING: "dim",
+    RunStatus.NOT_RUN: "red", RunStatus.RUNNING: "cyan", RunStatus.PENDING: "dim",
 }
-FINISHED = {RunStatus.OK, RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.NOT_INSTALLED,
-            RunStatus.NEEDS_ROOT, RunStatus.ERROR, RunStatus.SKIPPED, RunStatus.UNREACHABLE}
 
 
 class LiveProgress:
@@ -61,8 +59,7 @@ class LiveProgress:
                 done_total += done
                 all_total += len(statuses)
                 running = [c for c, s in statuses.items() if s == RunStatus.RUNNING]
-                bad = Counter(s for s in statuses.values()
-                              if s in FINISHED and s not in (RunStatus.OK, RunStatus.SKIPPED))
+                bad = Counter(s for s in statuses.values() if s in PROBLEMS)
                 problems = self.messages.get(host) or ", ".join(
                     f"{n} {s}" for s, n in bad.items())
                 table.add_row(host, Text(str(state), style=STATE_STYLE.get(state, "")),

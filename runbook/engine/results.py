@@ -29,6 +29,11 @@ class RunStatus(StrEnum):
     RUNNING = "running"
 
 
+# A run in one of these has ended; every one but OK and SKIPPED is a problem.
+FINISHED = frozenset(set(RunStatus) - {RunStatus.PENDING, RunStatus.RUNNING})
+PROBLEMS = FINISHED - {RunStatus.OK, RunStatus.SKIPPED}
+
+
 @dataclass
 class CollectorRun:
     host: str

@@ -346,13 +346,15 @@ class Collection:
         self.observer.collector_changed(run.host, run.collector, run.status, run.message)
 
 
-FDS_PER_RUN = 6  # channel pipe (2), evidence stdout/stderr (2), meta and log writes
+# Evidence stdout and stderr (2), meta and log writes; a host's one session and
+# its pipe are counted in the margin.
+FDS_PER_RUN = 4
 
 
 def raise_open_file_limit(wanted: int = 65536) -> int:
-    """Each running collector holds a channel pipe and two evidence files: 50 hosts
-    pass the common soft limit of 1024 descriptors, so lift it towards the hard
-    one. Returns how many collectors may run at once within the limit."""
+    """Each running collector holds two evidence files and each host a socket and
+    a session's pipe: 50 hosts pass the common soft limit of 1024 descriptors, so
+    lift it towards the hard one. Returns how many collectors may run at once."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from runbook.engine.findings import Finding
+from runbook.engine.results import FINISHED, PROBLEMS
 from runbook.incident import IncidentState
 from runbook.sanitize import clean_line
 from runbook.tui.widgets.row_table import Column, RowTable
@@ -15,10 +16,8 @@ from runbook.tui.widgets.row_table import Column, RowTable
 STATE_STYLE = {"ok": "green", "failed": "yellow", "running": "cyan", "connecting": "yellow",
                "pending": "dim", "timeout": "bold red", "refused": "bold red",
                "unreachable": "bold red", "skipped": "dim", "error": "red",
-               "not-installed": "magenta", "needs-root": "magenta"}
+               "not-installed": "magenta", "needs-root": "magenta", "not-run": "red"}
 LEVEL_STYLE = {"critical": "bold red", "warning": "yellow"}
-FINISHED = {"ok", "failed", "timeout", "not-installed", "needs-root", "error", "skipped",
-            "unreachable"}
 
 
 class HostsPanel(RowTable):
@@ -70,7 +69,7 @@ class HostsPanel(RowTable):
             runs = {**self._recorded.get(host.name, {}), **self.live.get(host.name, {})}
             done = sum(1 for s in runs.values() if s in FINISHED)
             running = [c for c, s in runs.items() if s == "running"]
-            bad = Counter(s for s in runs.values() if s in FINISHED and s not in ("ok", "skipped"))
+            bad = Counter(s for s in runs.values() if s in PROBLEMS)
             host_state = self.host_state.get(host.name) or ("ok" if runs and not bad else
                                                            "failed" if bad else "pending")
             detail = ", ".join(running[:3]) if running else (
