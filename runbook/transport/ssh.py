@@ -12,6 +12,7 @@ Measured pitfalls this module works around (loopback, this machine):
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 import socket
@@ -309,7 +310,9 @@ class _ChannelStream:
             raise OSError(str(exc) or "channel closed") from None
 
     def close(self) -> None:
-        self.channel.close()
+        # Closing twice (a cancel racing the end of a run) finds the transport gone.
+        with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
+            self.channel.close()
 
     def _drain_stderr(self) -> None:
         try:
