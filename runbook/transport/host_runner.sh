@@ -11,7 +11,7 @@
 #   k ID                      stop command ID (TERM, then KILL after 2 s); the
 #                             operator's side sends it when the timeout, counted
 #                             from the p frame, has passed
-#   q                           exit (the caller has stopped what it wanted stopped)
+#   q                         exit (the caller has stopped what it wanted stopped)
 # End of input (the channel closed) stops every command this runner started.
 #
 # Frames, one line each on stdout, each written whole by one write() of less than
