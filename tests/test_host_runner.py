@@ -30,7 +30,7 @@ from runbook.store import IncidentStore
 from runbook.transport.base import HostState
 from runbook.transport.runner_session import BOOTSTRAP, RunnerSession
 from tests.fleet import LOGIN_COST, lab_hosts, lab_options, start_lab
-from tests.test_collect_ssh import Collected, probe, still_running
+from tests.test_collect_ssh import Collected, collect, probe, still_running
 
 # -- the runner in each shell, over a pipe -------------------------------------------
 
@@ -74,6 +74,15 @@ def shells(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, dict[str
     return found
 
 
+def start_runner(shell: str, env: dict[str, str], before: str = "") -> RunnerSession:
+    """The runner started as an SSH login shell would start it, after `before`."""
+    process = subprocess.Popen(
+        [shell, "-c", before + BOOTSTRAP.replace("exec /bin/sh -c", f"exec {shell} -c")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env={**os.environ, **env})
+    return RunnerSession(PipeStream(process), start_timeout=10)
+
+
 @pytest.fixture(params=["dash", "bash", "busybox"])
 def runner(request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunnerSession]:
@@ -81,17 +90,11 @@ def runner(request: pytest.FixtureRequest,
                  for path, env in shells(tmp_path_factory)}
     if request.param not in available:
         pytest.skip(f"{request.param} is not installed")
-    shell, env = available[request.param]
-    process = subprocess.Popen(
-        [shell, "-c", BOOTSTRAP.replace("exec /bin/sh -c", f"exec {shell} -c")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        env={**os.environ, **env})
-    session = RunnerSession(PipeStream(process), start_timeout=10)
+    session = start_runner(*available[request.param])
     try:
         yield session
     finally:
         session.close()
-        process.wait(10)
 
 
 def run(session: RunnerSession, command: str, timeout: float = 10,
@@ -116,6 +119,17 @@ def test_output_comes_back_byte_exact_in_every_shell(runner: RunnerSession) -> N
     for command, (code, stdout, stderr) in cases.items():
         outcome, out, err = run(runner, command)
         assert (outcome.exit_code, out, err) == (code, stdout, stderr), command  # type: ignore[attr-defined]
+
+
+def test_a_login_shell_that_prints_on_the_way_in_does_not_confuse_the_runner() -> None:
+    """rc files that echo (a banner, `pyenv` warnings) write to the session's
+    stdout before the runner starts: their lines are not frames, and are dropped."""
+    session = start_runner("/bin/sh", {}, before="echo 'Welcome to prod-db-1'; echo 'o 1 41'; ")
+    try:
+        outcome, out, err = run(session, "echo real")
+        assert (outcome.exit_code, out, err) == (0, b"real\n", b"")  # type: ignore[attr-defined]
+    finally:
+        session.close()
 
 
 def test_concurrent_commands_never_mix_their_output(runner: RunnerSession) -> None:
@@ -196,15 +210,6 @@ def sessions_started(lab: SshdLab) -> dict[str, int]:
     return {host.name: len(re.findall(r"Starting session: ",
                                       (host.directory / "sshd.log").read_text()))
             for host in lab.hosts}
-
-
-def collect(hosts, collectors, ssh, **options) -> Collected:  # noqa: ANN001, ANN003
-    store = IncidentStore()
-    incident = store.create(playbook=find_playbook("generic-host"), hosts=hosts,
-                            title="runner test", actor="tester@lab")
-    report = Collection(JournalRecorder(incident), hosts, collectors,
-                        CollectOptions(ssh=ssh, **options)).run()
-    return Collected(report, incident.id)
 
 
 def test_the_lab_shell_really_costs_what_it_says(costly_fleet: SshdLab) -> None:

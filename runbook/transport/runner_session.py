@@ -70,7 +70,6 @@ class _Run:
     started: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
     changed: threading.Event = field(default_factory=threading.Event)
-    pgid: int | None = None
     started_at: float = 0.0
     exit_code: int | None = None
     exited_at: float | None = None
@@ -256,7 +255,6 @@ class RunnerSession:
                 return
             (run.on_stdout if tag == b"o" else run.on_stderr)(data)
         elif tag == b"p":
-            run.pgid = int(payload) if payload.isdigit() else None
             run.started_at = time.monotonic()
             run.started.set()
         elif tag == b"s":
