@@ -174,10 +174,13 @@ class SshdLab:
 
     def stop_host(self, host: LabHost) -> None:
         if host.process is not None and host.process.poll() is None:
-            # unshare ignores TERM while it waits: TERM its sshd, and it follows.
-            targets = psutil.Process(host.process.pid).children() or [host.process]
+            # unshare --fork ignores TERM while it waits: TERM its sshd, and it follows.
+            targets: list[psutil.Process] = []
+            with contextlib.suppress(psutil.Error):
+                top = psutil.Process(host.process.pid)
+                targets = (top.children() if top.name() == "unshare" else []) or [top]
             for target in targets:
-                with contextlib.suppress(psutil.Error, ProcessLookupError):
+                with contextlib.suppress(psutil.Error):
                     target.terminate()
             try:
                 host.process.wait(timeout=5)
