@@ -28,9 +28,9 @@ LC_ALL=C LANG=C
 export LC_ALL LANG
 
 # A command's output is carried as hex (od): every byte exact, NUL and invalid
-# UTF-8 included, and no tool ever holds more than a 16-byte line of it, however
-# long the command's lines are (awk would hold a whole line, and mawk reads a
-# 50 MB line in minutes). Frames carry 32 od lines: up to 512 bytes of output.
+# UTF-8 included, and nothing holds more than one frame of it (32 od lines: up
+# to 512 bytes of output), however long the command's lines are: awk reading the
+# output itself would hold a whole line, and mawk reads a 50 MB line in minutes.
 rb_frame='
 {
 	if (sent < cap) {
