@@ -291,12 +291,9 @@ class Execution:
         self.command_id = command_id
         self.actor = actor
         self.confirmation = confirmation
-        self.ssh_options = ssh_options or SshOptions()
         self.on_output = on_output
-        self.parallel = parallel
-        self.resolve_jump = resolve_jump
         self.max_output = max_output
-        self.fanout = FanOut(self.ssh_options, resolve_jump, parallel)
+        self.fanout = FanOut(ssh_options or SshOptions(), resolve_jump, parallel)
 
     def check(self, state: IncidentState | None = None) -> CommandState:
         state = state or _open_state(self.incident)

@@ -167,6 +167,28 @@ def test_a_timeout_counts_on_the_host_and_stops_the_whole_group(
     assert still_running(["sleep", duration]) == [], "the command or its child outlived it"
 
 
+def test_what_a_command_leaves_behind_stops_with_it_unless_asked_to_stay() -> None:
+    """A collector's stray background process is stopped with it; a remediation
+    (keep_background) may start a service by hand, and that one stays."""
+    session = start_runner("/bin/sh", {})
+    stray, kept = (f"{n}.{secrets.randbelow(10**6):06d}" for n in (2221, 2222))
+    try:
+        for duration, keep in ((stray, False), (kept, True)):
+            outcome = session.run(f"sleep {duration} & echo started", timeout=30,
+                                  on_stdout=lambda _d: None, on_stderr=lambda _d: None,
+                                  keep_background=keep)
+            assert outcome.exit_code == 0 and not outcome.timed_out
+        deadline = time.monotonic() + 5
+        while still_running(["sleep", stray]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert still_running(["sleep", stray]) == [], "a collector's leftover outlived it"
+        assert len(still_running(["sleep", kept])) == 1, "a remediation's service was stopped"
+    finally:
+        session.close()
+        for pid in still_running(["sleep", kept]):
+            os.kill(pid, 9)
+
+
 def test_output_past_the_cap_is_counted_not_sent(runner: RunnerSession) -> None:
     outcome, out, _ = run(runner, "head -c 5000000 /dev/zero | tr '\\0' a", cap=1001)
     assert outcome.exit_code == 0  # type: ignore[attr-defined]

@@ -19,7 +19,6 @@ import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Protocol
@@ -67,6 +66,7 @@ class _Run:
     run_id: int
     on_stdout: OutputCallback
     on_stderr: OutputCallback
+    keep_background: bool = False
     started: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
     changed: threading.Event = field(default_factory=threading.Event)
@@ -83,8 +83,7 @@ class _Run:
 class RunnerSession:
     """A started runner: `run()` may be called from many threads at once."""
 
-    def __init__(self, stream: ByteStream, *, start_timeout: float = 30.0,
-                 on_noise: Callable[[bytes], None] | None = None) -> None:
+    def __init__(self, stream: ByteStream, *, start_timeout: float = 30.0) -> None:
         self._stream = stream
         self._write_lock = threading.Lock()
         self._runs: dict[int, _Run] = {}
@@ -93,7 +92,6 @@ class RunnerSession:
         self._hello = threading.Event()
         self._ended = threading.Event()
         self.end_reason = "the host's runner ended"
-        self._on_noise = on_noise or (lambda _line: None)
         self.uid: int | None = None
         self.cpu_count: int | None = None
         self._reader = threading.Thread(target=self._read_frames, name="runner-frames",
@@ -122,7 +120,7 @@ class RunnerSession:
         """Run one command through the runner. Its timeout counts from the moment
         the runner reports it started on the host, never from when it was asked
         for; past it, the runner stops the command's whole process group."""
-        run = _Run(next(self._ids), on_stdout, on_stderr)
+        run = _Run(next(self._ids), on_stdout, on_stderr, keep_background)
         with self._runs_lock:
             if self._ended.is_set():
                 return _not_run(self.end_reason)
@@ -152,8 +150,9 @@ class RunnerSession:
                                       else f"connection lost: {self.end_reason}")
             now = time.monotonic()
             if run.exited_at is not None and now - run.exited_at >= EXIT_DRAIN_GRACE:
-                # Exited, but something it left behind keeps its output open.
-                if not run.timed_out:
+                # Exited, but something it left behind keeps its output open:
+                # stopped with it, unless the caller asked for it to stay.
+                if not run.timed_out and not run.keep_background:
                     self._stop(run.run_id)
                 break
             if now >= deadline:
@@ -219,8 +218,7 @@ class RunnerSession:
                 for line in lines:
                     self._frame(line)
                 if len(pending) > MAX_FRAME:
-                    self._on_noise(pending[:200])
-                    pending = b""
+                    pending = b""  # not a frame of ours
         except (OSError, EOFError) as exc:
             self.end_reason = f"the connection to the host's runner failed: {exc}"
         finally:
@@ -235,7 +233,7 @@ class RunnerSession:
         tag, _, rest = line.partition(b" ")
         number, _, payload = rest.partition(b" ")
         if len(tag) != 1 or not number.isdigit():
-            self._on_noise(line)
+            # Not a frame: what a chatty rc file printed before the runner started.
             return
         if tag == b"h":
             uid, _, cpus = payload.partition(b" ")
@@ -251,7 +249,6 @@ class RunnerSession:
             try:
                 data = bytes.fromhex(payload.decode("ascii"))
             except ValueError:
-                self._on_noise(line)
                 return
             (run.on_stdout if tag == b"o" else run.on_stderr)(data)
         elif tag == b"p":
@@ -266,8 +263,6 @@ class RunnerSession:
             run.totals[key] = run.totals.get(key, 0) + (int(count) if count.isdigit() else 0)
         elif tag == b"x":
             run.finished.set()
-        else:
-            self._on_noise(line)
         run.note()
 
 
