@@ -32,13 +32,16 @@ export LC_ALL LANG
 # to 512 bytes of output), however long the command's lines are: awk reading the
 # output itself would hold a whole line, and mawk reads a 50 MB line in minutes.
 rb_frame='
-{
+BEGIN { take(first) }
+{ take($0) }
+function take(line, fields) {
+	fields = split(line, unused, " ")
 	if (sent < cap) {
-		buf = buf $0
-		sent += NF
+		buf = buf line
+		sent += fields
 		if (++lines == 32) flush()
 	}
-	total += NF
+	total += fields
 }
 function flush() {
 	if (lines) {
@@ -57,18 +60,25 @@ END {
 # One command, as the leader of its own session and process group ($$), so a
 # stop reaches everything it started. The job itself ignores TERM, to outlive
 # the TERM it is sent and report what the command printed and how it ended. It
-# costs seven short processes a command (this shell, two group shells, two od,
-# two awk) besides the command's own: every process counts on a host whose run
-# queue is the incident, and `ps` and `top` walk them all.
+# costs five to seven short processes a command (this shell, two group shells,
+# two od, an awk for each stream with output) besides the command's own: every
+# process counts on a host whose run queue is the incident, and `ps` and `top`
+# walk them all.
 rb_job='
 rb_id=$1 rb_cap=$2 rb_keep=$3 rb_cmd=$4
+# A stream with nothing in it (most stderr) is framed without starting awk; the
+# line read to find out is handed to awk, which goes on from the next one.
+rb_frames() {
+	IFS= read -r rb_first || { printf "n %s %s 0\n" "$rb_id" "$1"; return; }
+	exec awk -v id="$rb_id" -v k="$1" -v cap="$rb_cap" -v first="$rb_first" "$rb_frame"
+}
 trap "" TERM
 exec 9>&1
 printf "p %s %s\n" "$rb_id" "$$"
 { { (trap - TERM; set --; eval "$rb_cmd") </dev/null 2>&4 4>&- 9>&-
 	printf "s %s %s\n" "$rb_id" "$?" >&9
-} | od -An -v -tx1 | awk -v id="$rb_id" -v k=o -v cap="$rb_cap" "$rb_frame" >&9 4>&-
-} 4>&1 | od -An -v -tx1 | awk -v id="$rb_id" -v k=e -v cap="$rb_cap" "$rb_frame"
+} | od -An -v -tx1 | rb_frames o >&9 4>&-
+} 4>&1 | od -An -v -tx1 | rb_frames e
 printf "x %s\n" "$rb_id"
 # What the command left running in the background is stopped with it; the end
 # of the session KILLs whatever ignores the TERM.
