@@ -197,6 +197,18 @@ def test_output_past_the_cap_is_counted_not_sent(runner: RunnerSession) -> None:
     assert 1001 <= len(out) < 1001 + 512 and set(out) == {ord("a")}
 
 
+def test_a_stream_of_one_od_line_and_a_tiny_cap_are_framed_exactly(runner: RunnerSession) -> None:
+    # The runner reads the first line of od's output itself and hands it to awk:
+    # the edges are a stream of exactly one line (16 bytes), one byte more, and
+    # a cap that falls inside that first line.
+    for size in (1, 16, 17, 33):
+        outcome, out, err = run(runner, f"head -c {size} /dev/zero | tr '\\0' b >&2")
+        assert (outcome.exit_code, out, err) == (0, b"", b"b" * size)  # type: ignore[attr-defined]
+        assert outcome.stderr_total == size and outcome.stdout_total == 0  # type: ignore[attr-defined]
+    outcome, out, _ = run(runner, "printf abcdefghijklmnopqrstuvwxyz", cap=3)
+    assert outcome.stdout_total == 26 and out == b"abcdefghijklmnop"  # type: ignore[attr-defined]
+
+
 def test_a_stop_reaches_a_command_that_runs_no_timeout(runner: RunnerSession) -> None:
     duration = f"5555.{secrets.randbelow(10**6):06d}"
     results: list[tuple[object, bytes, bytes]] = []
