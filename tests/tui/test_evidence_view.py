@@ -165,7 +165,8 @@ def searchable(tmp_path: Path) -> Path:
     lines = [f"line {n} nothing to see" for n in range(1, 2001)]
     lines[99] = "line 100 ERROR disk full on /var"
     lines[1199] = "line 1200 error: disk full again"
-    lines[1499] = "line 1500 hidden \x1b]0;error in a title\x07 only"
+    # A colour code, removed from what is shown: its "31m" is no match.
+    lines[1499] = "line 1500 \x1b[31mred\x1b[0m only"
     path = tmp_path / "search.stdout"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -213,7 +214,6 @@ async def test_search_finds_highlights_and_moves_with_n(searchable: Path) -> Non
         assert highlighted(view.lines, 100) == ["ERROR"]  # smart case: lower matches upper
 
         result = await search_with(pilot, app, "n")
-        # line 1500 holds "error" only inside a stripped OSC title: not a match.
         assert result.line == 1200 and view.current_line == 1200
         assert highlighted(view.lines, 1200) == ["error"]
 
@@ -246,6 +246,9 @@ async def test_search_without_match_says_so(searchable: Path) -> None:
         assert result.line is None
         assert viewer(app).current_line == 1
         assert "No match for 'kernel panic'" in screen_text(app)
+        # Only in the bytes of a colour code, which is not shown: no match either.
+        result = await search_with(pilot, app, "slash", *"31m", "enter")
+        assert result.line is None and "No match for '31m'" in screen_text(app)
 
 
 # -- go to line, findings, closing ------------------------------------------------
@@ -327,9 +330,10 @@ async def test_escape_sequences_and_invalid_utf8_never_reach_the_screen(
         await pilot.pause()
         text = screen_text(app)
         assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", text), repr(text)
-        for shown in ("title  ok", "clip  done", "cleared red", "8bit  csi  end",
-                      "dcs  end", "bad \ufffd\ufffd bytes", "raw c1 \ufffd2J",
-                      "cr overwritehidden?", "tab     here", "ends with esc"):
+        # Every control is shown as its escape; colour codes alone are removed.
+        for shown in (r"title \x1b]0;pwned\x07 ok", r"clip \x1b]52;c;cm0gLXJmIH4=\x07 done",
+                      r"\x1b[2J\x1b[Hcleared red", r"8bit \x9b2J csi \x9d0;t\x9c end",
+                      r"dcs \x1bP1$r0m\x1b\ end", "bad \ufffd\ufffd bytes", "raw c1 \ufffd2J",
+                      r"cr overwrite\x0dhidden?", "tab     here", r"ends with esc \x1b"):
             assert shown in text
-        assert "pwned" not in text and "cm0gLXJmIH4" not in text
         assert "\x1b" not in app.export_screenshot()

@@ -203,7 +203,7 @@ class SearchQuery:
 
     Candidates are found in raw bytes (fast, chunked); a line counts as a match
     only if its cleaned, displayed text contains the query too, so a match
-    hidden in a stripped escape sequence is never reported."""
+    only inside a removed colour code is never reported."""
 
     def __init__(self, text: str) -> None:
         self.text = text
