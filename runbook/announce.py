@@ -24,6 +24,7 @@ from runbook.errors import RunbookError
 from runbook.incident import EventType, IncidentState, Status
 from runbook.journal import Event
 from runbook.playbook import AnnounceStep
+from runbook.sanitize import clean_text
 from runbook.store import Incident
 from runbook.templating import render_text
 
@@ -47,6 +48,7 @@ class StdoutChannel:
         self._write = write
 
     def send(self, text: str) -> tuple[bool, str | None]:
+        text = clean_text(text)  # a terminal shows it: nothing from an alert may act on it
         try:
             if self._write is not None:
                 self._write(text)
@@ -68,7 +70,7 @@ class FileChannel:
 
     def send(self, text: str) -> tuple[bool, str | None]:
         try:
-            save_to_file(text, self.path)
+            save_to_file(clean_text(text), self.path)
         except OSError as exc:
             return False, f"cannot write {self.path}: {exc.strerror or exc}"
         return True, None

@@ -17,6 +17,8 @@ from runbook.engine.runner import CollectionReport
 from runbook.hosts import Host
 from runbook.incident import IncidentState, Status, StepStatus, format_duration, summarize
 from runbook.playbook import LoadedPlaybook
+from runbook.safe_output import SafeConsole
+from runbook.sanitize import clean_text
 
 STEP_MARKS = {
     StepStatus.PENDING: ("·", "dim"),
@@ -27,6 +29,12 @@ STEP_MARKS = {
 SEVERITY_STYLE = {"SEV1": "bold white on red", "SEV2": "bold red", "SEV3": "yellow",
                   "SEV4": "cyan"}
 STATUS_STYLE = {Status.OPEN: "bold red", Status.RESOLVED: "green", Status.CLOSED: "dim"}
+
+
+def shown(value: object, style: str = "") -> Text:
+    """A value that came from a host, an alert or a user, as a cell or a line:
+    cleaned of control sequences, and never read as rich markup."""
+    return Text(clean_text(str(value)), style=style)
 
 
 def utc_and_local(moment: datetime | None) -> str:
@@ -49,9 +57,9 @@ def incident_list(states: list[IncidentState]) -> Table:
             state.id,
             Text(str(state.status), style=STATUS_STYLE.get(state.status, "")),
             Text(state.severity, style=SEVERITY_STYLE.get(state.severity, "")),
-            Text(("[DRILL] " if state.drill else "") + state.title),
-            state.playbook_name,
-            hosts or "-",
+            shown(("[DRILL] " if state.drill else "") + state.title),
+            shown(state.playbook_name),
+            shown(hosts or "-"),
             utc_and_local(state.opened_at),
             f"{done}/{total}",
         )
@@ -68,9 +76,9 @@ def incident_detail(state: IncidentState, now: datetime) -> Group:
     head.add_row("incident", state.id + ("  [DRILL]" if state.drill else ""))
     head.add_row("severity", Text(state.severity, style=SEVERITY_STYLE.get(state.severity, "")))
     head.add_row("status", Text(str(state.status), style=STATUS_STYLE.get(state.status, "")))
-    head.add_row("playbook", state.playbook_name)
+    head.add_row("playbook", shown(state.playbook_name))
     for role, name in state.roles.items():
-        head.add_row(role, name)
+        head.add_row(shown(role), shown(name))
     head.add_row("opened", utc_and_local(state.opened_at))
     if state.detected_at:
         head.add_row("detected", utc_and_local(state.detected_at))
@@ -85,10 +93,10 @@ def incident_detail(state: IncidentState, now: datetime) -> Group:
     if state.current_step is not None and str(state.status) == "open":
         parts.append(next_step_panel(state))
     for damaged in state.damaged:
-        parts.append(Text(f"journal line {damaged.line} skipped: {damaged.reason}",
-                          style="bold yellow"))
+        parts.append(shown(f"journal line {damaged.line} skipped: {damaged.reason}",
+                           style="bold yellow"))
     if state.playbook_problem:
-        parts.append(Text(state.playbook_problem, style="bold yellow"))
+        parts.append(shown(state.playbook_problem, style="bold yellow"))
     return Group(*parts)
 
 
@@ -105,7 +113,7 @@ def next_step_panel(state: IncidentState) -> Panel:
         action = f"runbook done {short} {step.id}"
         lead = ""
     body = Group(
-        Markdown(lead + (step.instructions or step.title)),
+        Markdown(clean_text(lead + (step.instructions or step.title))),
         Text(f"\n{action}    or    runbook skip {short} {step.id} REASON", style="bold cyan"),
     )
     return Panel(body, title=f"Next: {current.stage} › {escape(step.title)}", title_align="left",
@@ -121,8 +129,9 @@ def host_table(hosts: list[Host], title: str = "Hosts") -> Table:
             f"{host.user + '@' if host.user else ''}{host.address}"
             f"{':' + str(host.port) if host.port != 22 else ''}"
             f"{' via ' + host.jump if host.jump else ''}")
-        table.add_row(host.name, address, host.project or "-", host.role or "-",
-                      ", ".join(host.tags) or "-", host.source)
+        table.add_row(*(shown(cell) for cell in (
+            host.name, address, host.project or "-", host.role or "-",
+            ", ".join(host.tags) or "-", host.source)))
     return table
 
 
@@ -142,12 +151,12 @@ def step_table(state: IncidentState) -> Table:
             detail += f": {step.reason}"
         elif step.answer:
             detail += f": {step.answer}"
-        label = Text(f"{step.step.id}  {step.step.title}")
+        label = shown(f"{step.step.id}  {step.step.title}")
         if current is step:
             label.stylize("bold reverse")
         table.add_row(Text(mark, style=style),
                       step.stage if step.stage != previous_stage else "",
-                      label, step.step.kind, Text(detail, style=style))
+                      label, step.step.kind, shown(detail, style=style))
         previous_stage = step.stage
     return table
 
@@ -158,7 +167,7 @@ def timeline_table(state: IncidentState) -> Table:
     table.add_column("who", overflow="fold")
     table.add_column("what", overflow="fold")
     for event in state.events:
-        table.add_row(utc_and_local(event.ts), event.actor, escape(summarize(event)))
+        table.add_row(utc_and_local(event.ts), shown(event.actor), shown(summarize(event)))
     return table
 
 
@@ -175,7 +184,7 @@ def playbook_list(playbooks: list[LoadedPlaybook]) -> Table:
 
 
 def error_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return SafeConsole(stderr=True, highlight=False)
 
 
 LEVEL_STYLE = {"critical": "bold red", "warning": "yellow", "info": "dim"}
@@ -196,11 +205,12 @@ def collection_summary(incident_id: str, report: CollectionReport) -> Group:
                     if r.status not in ("ok", "skipped", "unreachable")]
         levels = Counter(str(f.level) for f in result.findings)
         hosts.add_row(
-            result.host.name, Text(str(result.state), style=_state_style(str(result.state))),
-            f"{ok}/{len(result.runs)}", escape("; ".join(problems[:4]) + (
+            shown(result.host.name),
+            Text(str(result.state), style=_state_style(str(result.state))),
+            f"{ok}/{len(result.runs)}", shown("; ".join(problems[:4]) + (
                 f" (+{len(problems) - 4})" if len(problems) > 4 else "")),
             ", ".join(f"{n} {lvl}" for lvl, n in sorted(levels.items())) or "-",
-            escape(" — ".join(x for x in (result.message, result.hint) if x) or ""))
+            shown(" — ".join(x for x in (result.message, result.hint) if x) or ""))
         for finding in sorted(result.findings, key=lambda f: _LEVEL_ORDER.get(str(f.level), 9)):
             if str(finding.level) == "info":
                 continue
@@ -208,8 +218,8 @@ def collection_summary(incident_id: str, report: CollectionReport) -> Group:
             where = f"{finding.collector}:{finding.line}" if finding.line else finding.collector
             findings.add_row(Text(str(finding.level), style=LEVEL_STYLE.get(str(finding.level),
                                                                              "")),
-                             finding.host, finding.resource, escape(finding.summary),
-                             escape(where))
+                             shown(finding.host), shown(finding.resource),
+                             shown(finding.summary), shown(where))
     parts: list[object] = [hosts]
     parts.append(findings if notable else Text("No warnings or critical findings.",
                                                style="green"))

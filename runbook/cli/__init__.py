@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -10,15 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
 
 from runbook import __version__, console
 from runbook.bugs import log_exception
 from runbook.errors import RunbookError, SourceError
+from runbook.safe_output import SafeConsole, echo, json_text
 from runbook.store import Incident, IncidentStore, default_actor
 
-out = Console(highlight=False, soft_wrap=False)
+out = SafeConsole(highlight=False, soft_wrap=False)
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 70
 
@@ -136,14 +135,14 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _print_json(value: object) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    echo(json_text(value))
 
 
 def _print_error(error: RunbookError) -> None:
     err = console.error_console()
-    err.print(f"[bold red]error:[/] {error.message}", markup=True, highlight=False)
+    err.print(f"[bold red]error:[/] {escape(error.message)}", markup=True, highlight=False)
     if error.hint:
-        err.print(f"  [dim]{error.hint}[/]")
+        err.print(f"  [dim]{escape(error.hint)}[/]")
 
 
 def run(entry: Callable[..., Any], args: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from runbook.cli import (
     pass_context,
 )
 from runbook.errors import RunbookError
+from runbook.safe_output import echo
 
 incident_record_option = click.option(
     "--incident", "incident_id", metavar="ID",
@@ -64,7 +65,7 @@ def listen(context: Context, bind: str, token: str | None, max_body: str, allow_
     err = console.error_console()
 
     def show(outcome: AlertOutcome) -> None:
-        click.echo(json.dumps(outcome.as_json()) if as_json_output else outcome.line())
+        echo(json.dumps(outcome.as_json()) if as_json_output else outcome.line())
 
     def refused(code: int, reason: str) -> None:
         err.print(f"refused ({code}): {reason}", markup=False, highlight=False)

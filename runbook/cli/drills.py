@@ -18,6 +18,7 @@ from runbook.cli import (
     pass_context,
 )
 from runbook.errors import RunbookError
+from runbook.safe_output import echo
 
 
 @cli.group()
@@ -41,7 +42,7 @@ def drill_list(running: bool, as_json_output: bool) -> None:
             _print_json(labs)
             return
         for lab in labs:
-            click.echo(f"{lab['id']}  {lab['scenario']}  since {lab['started']}")
+            echo(f"{lab['id']}  {lab['scenario']}  since {lab['started']}")
         if not labs:
             console.error_console().print("no drill is running")
         return
@@ -55,7 +56,7 @@ def drill_list(running: bool, as_json_output: bool) -> None:
         _print_json(rows)
         return
     for row in rows:
-        click.echo(f"{row['name']:<18} {row['fault']:<17} {row['title']}")
+        echo(f"{row['name']:<18} {row['fault']:<17} {row['title']}")
 
 
 @drill.command("start")
@@ -75,15 +76,15 @@ def drill_start(context: Context, name: str, seed: int | None, as_json_output: b
                      "inventory": str(started.inventory),
                      "causes": [c.id for c in scenario.choices()]})
         return
-    click.echo(started.id)
-    click.echo(f"\nDRILL: {scenario.title} (seed {started.seed})\n\n{scenario.briefing.strip()}")
+    echo(started.id)
+    echo(f"\nDRILL: {scenario.title} (seed {started.seed})\n\n{scenario.briefing.strip()}")
     labels = ", ".join(f"{k}={v}" for k, v in scenario.alert.labels.items())
-    click.echo(f"\nAlert firing: {labels}")
+    echo(f"\nAlert firing: {labels}")
     for key, value in scenario.alert.annotations.items():
-        click.echo(f"  {key}: {value}")
-    click.echo("\nPossible causes (or type your own): "
+        echo(f"  {key}: {value}")
+    echo("\nPossible causes (or type your own): "
                + ", ".join(c.id for c in scenario.choices()))
-    click.echo(f"\nWork it:   runbook drill open {started.id}\n"
+    echo(f"\nWork it:   runbook drill open {started.id}\n"
                f"Diagnose:  runbook drill diagnose {started.id} CAUSE\n"
                f"Finish:    runbook drill stop {started.id} && "
                f"runbook drill report {started.id}")
@@ -185,11 +186,11 @@ def drill_cleanup() -> None:
 
     results = cleanup()
     for drill_id, lines in results:
-        click.echo(f"{drill_id}: " + ("nothing left" if not lines else ""))
+        echo(f"{drill_id}: " + ("nothing left" if not lines else ""))
         for line in lines:
-            click.echo(f"  {line}")
+            echo(f"  {line}")
     if not results:
-        click.echo("no drill leftovers")
+        echo("no drill leftovers")
 
 
 @drill.command("report")
@@ -212,7 +213,7 @@ def drill_report(drill_id: str, output: Path | None, as_json_output: bool) -> No
         output.write_text(text, encoding="utf-8")
         console.error_console().print(f"wrote {output}")
     else:
-        click.echo(text)
+        echo(text)
 
 
 @drill.command("history")
@@ -228,10 +229,10 @@ def drill_history(trainee: str | None, as_json_output: bool) -> None:
         return
     for e in entries:
         took = f"{e.time_to_diagnosis:.0f}s" if e.time_to_diagnosis is not None else "-"
-        click.echo(f"{e.started_at:%Y-%m-%d %H:%M}  {e.scenario:<18} {e.score:>3}/100  "
+        echo(f"{e.started_at:%Y-%m-%d %H:%M}  {e.scenario:<18} {e.score:>3}/100  "
                    f"diagnosis {'right' if e.diagnosed else 'wrong'} ({took})  "
                    f"{e.trainee or '-'}  {e.drill_id}")
     for line in progress(entries):
-        click.echo(line)
+        echo(line)
     if not entries:
-        click.echo("no drills yet: runbook drill list")
+        echo("no drills yet: runbook drill list")

@@ -24,6 +24,7 @@ from runbook.cli import (
 )
 from runbook.incident import as_json
 from runbook.playbook import find_playbook
+from runbook.safe_output import echo
 from runbook.store import ROLES
 
 
@@ -58,7 +59,7 @@ def new(context: Context, playbook_name: str, hosts: tuple[str, ...], title: str
     if as_json_output:
         _print_json(as_json(incident.state()))
         return
-    click.echo(incident.id)
+    echo(incident.id)
     err = console.error_console()
     err.print(f"opened {incident.id}: {title} ({len(selected)} host(s), playbook "
               f"{loaded.playbook.name}). Next: runbook show {incident.id}")

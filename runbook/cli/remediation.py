@@ -24,6 +24,7 @@ from runbook.cli import (
     ssh_options,
 )
 from runbook.errors import RunbookError
+from runbook.safe_output import echo
 from runbook.store import Incident
 
 
@@ -54,19 +55,19 @@ def propose(context: Context, incident_id: str, step_id: str, hosts: tuple[str, 
                      "needs_root": proposal.needs_root, "timeout": proposal.timeout,
                      "confirmation": proposal.confirmation})
         return
-    click.echo(f"command {proposal.command_id} for step {proposal.step} on "
+    echo(f"command {proposal.command_id} for step {proposal.step} on "
                f"{len(proposal.hosts)} host(s)")
-    click.echo("review: " + ("required, by someone other than the proposer"
+    echo("review: " + ("required, by someone other than the proposer"
                              if proposal.review_required else "not required"))
-    click.echo(f"root: {'yes (sudo -n unless logged in as root)' if proposal.needs_root else 'no'}"
+    echo(f"root: {'yes (sudo -n unless logged in as root)' if proposal.needs_root else 'no'}"
                f"; timeout {proposal.timeout:g}s")
-    click.echo(f"rollback: {proposal.rollback}")
+    echo(f"rollback: {proposal.rollback}")
     _echo_commands(list(proposal.commands.items()))
     # Plain echo: these are commands to copy, so rich must not wrap them.
     if proposal.review_required:
-        click.echo(f"next: a reviewer reads it, then: runbook approve {incident.id} "
+        echo(f"next: a reviewer reads it, then: runbook approve {incident.id} "
                    f"{proposal.command_id} --reviewer NAME", err=True)
-    click.echo(f"to run: runbook execute {incident.id} {proposal.command_id} "
+    echo(f"to run: runbook execute {incident.id} {proposal.command_id} "
                f"--confirm \"{proposal.confirmation}\"", err=True)
 
 
@@ -95,7 +96,7 @@ def approve(context: Context, incident_id: str, command_id: str, reviewer: str,
         return
     _acknowledge(incident, event.ts, f"command {command.id} approved by "
                                      f"{escape(event.data['approver'])}")
-    click.echo(f"to run: runbook execute {incident.id} {command.id} "
+    echo(f"to run: runbook execute {incident.id} {command.id} "
                f"--confirm \"{confirmation}\"", err=True)
 
 
@@ -198,38 +199,32 @@ def _dry_run(incident: Incident, command_id: str, as_json_output: bool) -> None:
         _print_json({"incident": incident.id, "command_id": command.id, "dry_run": True,
                      "commands": [{"host": h, "command": c} for h, c in plan], **facts})
         return
-    click.echo(f"dry run of command {command.id} (step {command.step}): nothing runs, "
+    echo(f"dry run of command {command.id} (step {command.step}): nothing runs, "
                "nothing is recorded")
     _echo_commands(plan)
     if command.executed:
-        click.echo("this command has already run; propose it again to run it again")
+        echo("this command has already run; propose it again to run it again")
     elif not facts["review_satisfied"]:
-        click.echo(f"needs approval first: runbook approve {incident.id} {command.id} "
+        echo(f"needs approval first: runbook approve {incident.id} {command.id} "
                    "--reviewer NAME")
     else:
-        click.echo(f"to run: runbook execute {incident.id} {command.id} "
+        echo(f"to run: runbook execute {incident.id} {command.id} "
                    f"--confirm \"{facts['confirmation']}\"")
 
 
 def _echo_commands(plan: list[tuple[str, str]]) -> None:
     # Plain echo, never rich: the commands must print byte for byte, unwrapped.
     for host, command in plan:
-        click.echo(f"--- {host}")
-        click.echo(command)
+        echo(f"--- {host}")
+        echo(command)
 
 
 class _LiveOutput:
     """Remote output as it arrives, a line at a time, each line prefixed with its
-    host (`|` stdout, `!` stderr), decoded with replacement and with terminal
-    control sequences removed. Called from worker threads."""
-
-    _CONTROL = (r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-                r"|\x1b[@-_]?|[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+    host (`|` stdout, `!` stderr), decoded with replacement and cleaned on the
+    way out (`echo`). Called from worker threads."""
 
     def __init__(self, err: bool) -> None:
-        import re
-
-        self._control = re.compile(self._CONTROL)
         self._err = err
         self._pending: dict[tuple[str, str], bytes] = {}
         self._lock = threading.Lock()
@@ -251,8 +246,8 @@ class _LiveOutput:
             self._pending.clear()
 
     def _emit(self, host: str, stream: str, line: bytes) -> None:
-        text = self._control.sub("", line.decode("utf-8", errors="replace").rstrip("\r"))
-        click.echo(f"{host} {'|' if stream == 'stdout' else '!'} {text}", err=self._err)
+        text = line.decode("utf-8", errors="replace").rstrip("\r")
+        echo(f"{host} {'|' if stream == 'stdout' else '!'} {text}", err=self._err)
 
 
 def _execution_table(incident_id: str, command_id: str, results: list[Any]) -> Any:
@@ -309,7 +304,7 @@ def announce(context: Context, incident_id: str, step_id: str, destination: str 
             _print_json({"incident": incident.id, "step": step.id, "purpose": step.purpose,
                          "text": text})
         else:
-            click.echo(text, nl=not text.endswith("\n"))
+            echo(text, nl=not text.endswith("\n"))
         return
     if edit_file is not None:
         if not edit_file.exists():

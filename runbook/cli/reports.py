@@ -20,6 +20,7 @@ from runbook.cli import (
     pass_context,
 )
 from runbook.errors import RunbookError
+from runbook.safe_output import echo
 
 
 @cli.command()
@@ -67,7 +68,7 @@ def report(context: Context, incident_id: str, output: Path | None, lang: str,
         text = render(state, template, lang=lang, redaction=redaction, incident_dir=directory,
                       link_base=output.resolve().parent if output else None)
     if output is None:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
         return
     try:
         output.write_text(text, encoding="utf-8")
@@ -130,7 +131,7 @@ def history_show(incident_id: str, postmortem: bool, as_json_output: bool) -> No
         _print_json(record)
         return
     if postmortem:
-        click.echo(record["postmortem"], nl=not record["postmortem"].endswith("\n"))
+        echo(record["postmortem"], nl=not record["postmortem"].endswith("\n"))
         return
     out.print(f"[bold]{escape(record['id'])}[/]: {escape(record['title'])} "
               f"({escape(record['severity'])}, playbook {escape(record['playbook'])})")
