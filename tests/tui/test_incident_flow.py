@@ -6,7 +6,6 @@ real sshd daemons on loopback (tests/fleet.py).
 from __future__ import annotations
 
 import io
-
 import random
 import re
 import time
