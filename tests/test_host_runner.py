@@ -12,13 +12,17 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import contextlib
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from runbook.collect import JournalRecorder
@@ -370,6 +374,52 @@ def test_a_host_that_drops_reports_what_never_started_as_not_run(
     while still_running(["sleep", duration]) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert still_running(["sleep", duration]) == [], "the runner stopped it when its channel closed"
+
+
+def test_kill_9_of_the_collection_leaves_nothing_running_on_any_host(
+        costly_fleet: SshdLab, tmp_path: Path) -> None:
+    """The operator's process dies without a word (kill -9, a closed laptop): every
+    host's runner sees its channel close and stops what it started, samplers and a
+    command blocked on a FIFO alike, within 2 s."""
+    fifo = tmp_path / f"app-{secrets.token_hex(4)}.log"
+    os.mkfifo(fifo)  # `tail` opening it blocks until a writer comes: never
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(costly_fleet.inventory_yaml())
+    collect_cli = subprocess.Popen(
+        [sys.executable, "-m", "runbook", "collect", "-i", str(inventory),
+         "--known-hosts", str(costly_fleet.known_hosts), "-c", "vmstat", "-c", "pidstat",
+         "-c", "mpstat", "-c", "app-logs", "--app-log", str(fifo),
+         *(h.name for h in costly_fleet.hosts)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def on_hosts() -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for host in costly_fleet.hosts:
+            for connection in host.connections():
+                with contextlib.suppress(psutil.Error):
+                    found.setdefault(host.name, []).extend(
+                        " ".join(p.cmdline()) for p in connection.children(recursive=True))
+        return found
+
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            running = on_hosts()
+            if len(running) == 3 and all(
+                    any(str(fifo) in c for c in cmds) and any("vmstat 1" in c for c in cmds)
+                    for cmds in running.values()):
+                break
+            assert time.monotonic() < deadline, f"the commands never all started: {running}"
+            time.sleep(0.05)
+        collect_cli.send_signal(signal.SIGKILL)
+        collect_cli.wait(10)
+        time.sleep(3)
+        assert on_hosts() == {}, "left running on the hosts after kill -9"
+        leftovers = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+                     if str(fifo) in " ".join(p.info["cmdline"] or [])]
+        assert leftovers == []
+    finally:
+        collect_cli.kill()
 
 
 def test_sudo_runs_what_sudoers_allows_and_falls_back_where_it_refuses() -> None:
