@@ -92,6 +92,7 @@ class CommandState:
     proposed_at: datetime | None = None
     started_at: datetime | None = None
     started_by: str | None = None
+    survives_disconnect: bool = False
 
     @property
     def executed(self) -> bool:
@@ -316,7 +317,7 @@ def _apply_command(state: IncidentState, event: Event) -> None:
             review_required=bool(data.get("review_required")), proposed_by=event.actor,
             template=data.get("template"), commands=dict(data.get("commands") or {}),
             needs_root=bool(data.get("needs_root")), timeout=data.get("timeout"),
-            proposed_at=event.ts)
+            proposed_at=event.ts, survives_disconnect=bool(data.get("survives_disconnect")))
         return
     command = state.commands.get(command_id)
     if command is None:
@@ -381,7 +382,10 @@ def summarize(event: Event) -> str:
             return f"Approved by {d.get('approver')}: command {d.get('command_id')}"
         case EventType.COMMAND_STARTED:
             return (f"Running command {d.get('command_id')} on "
-                    f"{', '.join(d.get('hosts', []))} (confirmed: {d.get('confirmation')!r})")
+                    f"{', '.join(d.get('hosts', []))} (confirmed: {d.get('confirmation')!r})"
+                    + ("; it keeps running on the hosts if runbook's connection drops, so "
+                       "without its result it may still be running"
+                       if d.get("survives_disconnect") else ""))
         case EventType.COMMAND_EXECUTED:
             return f"Executed on {d.get('host')}: exit {d.get('exit_code')}"
         case EventType.ANNOUNCEMENT_SENT:

@@ -144,6 +144,13 @@ class RemediateStep(_StepBase):
     hosts: str = "all"
     needs_root: bool = False
     timeout: float = Field(default=300, gt=0, le=86400)
+    # If runbook's connection to a host drops while the command runs (the
+    # operator's process killed, the bastion rebooted), the host's runner stops
+    # it, as it stops collectors: a half-run remediation is a second incident.
+    # A command that must finish whatever happens to the operator (a long
+    # migration under nohup's care) says so here; the journal then records that
+    # it may still be running.
+    survives_disconnect: bool = False
 
     @field_validator("command")
     @classmethod

@@ -138,6 +138,7 @@ def propose(incident: Incident, step_id: str, actor: str,
         "review_required": step.review,
         "needs_root": step.needs_root,
         "timeout": step.timeout,
+        "survives_disconnect": step.survives_disconnect,
     }
     event = incident.append(EventType.COMMAND_PROPOSED, data, actor)
     return Proposal(command_id=command_id, step=step.id, template=step.command,
@@ -338,7 +339,9 @@ class Execution:
             self.incident.append(EventType.COMMAND_STARTED, {
                 "command_id": command.id, "step": command.step, "hosts": command.hosts,
                 "confirmation": " ".join(self.confirmation.split()),
-                "approvers": list(command.approvals)}, self.actor)
+                "approvers": list(command.approvals),
+                # Said before it runs: if runbook dies, this is what is left to read.
+                "survives_disconnect": command.survives_disconnect}, self.actor)
         return self.fanout.map(lambda name: self._run_host_guarded(state, command, name),
                                command.hosts, name="remediate")
 
@@ -398,7 +401,8 @@ class Execution:
             # A remediation may start a service by hand: what it leaves running stays.
             outcome = connection.run(final, timeout=command.timeout or 300,
                                      on_stdout=on_stdout, on_stderr=on_stderr,
-                                     cap=self.max_output + 1, keep_background=True)
+                                     cap=self.max_output + 1, keep_background=True,
+                                     survive_disconnect=command.survives_disconnect)
             writer.stdout.account(outcome.stdout_total)
             writer.stderr.account(outcome.stderr_total)
         finally:

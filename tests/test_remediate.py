@@ -78,6 +78,13 @@ stages:
       command: echo started; sleep {{ answers['note'] }}
       rollback: Nothing to undo.
       timeout: 600
+    - id: must-finish
+      kind: remediate
+      title: A long job that must finish whatever happens to runbook
+      command: echo started; sleep {{ answers['marker'] }}
+      rollback: Nothing to undo.
+      timeout: 600
+      survives_disconnect: true
   report:
     - id: tell
       kind: checklist
@@ -422,6 +429,56 @@ def test_cancelling_stops_the_command_on_its_hosts_and_keeps_what_ran(
     for event in executed:
         assert event["status"] != "ok"
         assert evidence_text(incident, event) == b"started\n"
+
+
+def test_a_dropped_connection_stops_a_remediation_unless_its_step_says_it_must_finish(
+        sshd_fleet: SshdLab) -> None:
+    """runbook's link to the host dies mid-run (here the connection's own sshd
+    process is killed, as a crash or a cut link would): the host's runner stops
+    the command, as it stops collectors; a step marked `survives_disconnect`
+    keeps running, and the journal said so before it started."""
+    import threading
+    import time
+
+    from tests.test_collect_ssh import still_running
+
+    stopped = f"7654.{uuid.uuid4().int % 10**6:06d}"
+    finishing = f"7655.{uuid.uuid4().int % 10**6:06d}"
+    host = sshd_fleet.hosts[2]
+    incident = open_incident(lab_hosts(sshd_fleet)[2:3], note=stopped, marker=finishing)
+    started: list[str] = []
+    for step, duration in (("hang", stopped), ("must-finish", finishing)):
+        proposal = remediate.propose(incident, step, PROPOSER)
+        execution = remediate.Execution(incident, proposal.command_id, PROPOSER,
+                                        proposal.confirmation, lab_options(sshd_fleet))
+        worker = threading.Thread(target=execution.run)
+        worker.start()
+        deadline = time.monotonic() + 20
+        while not still_running(["sleep", duration]):
+            assert time.monotonic() < deadline, f"{step} never started"
+            time.sleep(0.05)
+        for connection in host.connections():
+            connection.kill()
+        worker.join(30)
+        assert not worker.is_alive()
+        started.append(proposal.command_id)
+    try:
+        deadline = time.monotonic() + 5
+        while still_running(["sleep", stopped]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert still_running(["sleep", stopped]) == [], "stopped with its connection"
+        assert len(still_running(["sleep", finishing])) == 1, "kept running, as its step says"
+        launches = {e["command_id"]: e for e in events(incident, EventType.COMMAND_STARTED)}
+        assert launches[started[0]]["survives_disconnect"] is False
+        assert launches[started[1]]["survives_disconnect"] is True
+        timeline = [e for e in incident.state().events if e.type == EventType.COMMAND_STARTED]
+        from runbook.incident import summarize
+
+        assert "may still be running" in summarize(timeline[1])
+        assert "may still be running" not in summarize(timeline[0])
+    finally:
+        for pid in still_running(["sleep", finishing]):
+            os.kill(pid, 9)
 
 
 def test_needs_root_adds_sudo_only_when_the_login_is_not_root(sshd_fleet: SshdLab) -> None:

@@ -62,10 +62,12 @@ class Connection(Protocol):
 
     def run(self, command: str, *, timeout: float, on_stdout: OutputCallback,
             on_stderr: OutputCallback, cap: int | None = None,
-            keep_background: bool = False) -> CommandOutcome:
+            keep_background: bool = False, survive_disconnect: bool = False) -> CommandOutcome:
         """Run `command` with a timeout that counts from its start on the host.
         `cap`: bytes per stream worth sending back; `keep_background`: leave what
-        the command started in the background running after it exits."""
+        the command started in the background running after it exits;
+        `survive_disconnect`: leave the command running if the connection to
+        the host drops (by default the host's runner then stops it)."""
         ...
 
     def cpu_count(self) -> int | None: ...

@@ -7,7 +7,8 @@
 # Requests, one line each on stdin:
 #   r ID CAP KEEP raw CMD     run CMD, a line as it is
 #   r ID CAP KEEP octal CMD   the same, every byte of CMD written as \ooo
-#                             (KEEP=1 leaves what it started in the background)
+#                             (KEEP=1 leaves what it started in the background;
+#                             KEEP=2 also lets it outlive the channel)
 #   k ID                      stop command ID (TERM, then KILL after 2 s); the
 #                             operator's side sends it when the timeout, counted
 #                             from the p frame, has passed
@@ -82,7 +83,7 @@ printf "p %s %s\n" "$rb_id" "$$"
 printf "x %s\n" "$rb_id"
 # What the command left running in the background is stopped with it; the end
 # of the session KILLs whatever ignores the TERM.
-[ "$rb_keep" = 1 ] || kill -TERM -$$ 2>/dev/null
+[ "$rb_keep" = 0 ] && kill -TERM -$$ 2>/dev/null
 '
 export rb_frame rb_job
 
@@ -107,7 +108,7 @@ rb_main() {
 			setsid sh -c "$rb_job" rbjob "$rb_id" "$rb_cap" "$rb_keep" "$rb_cmd" \
 				</dev/null 2>/dev/null &
 			eval "rb_group_$rb_id=\$!"
-			rb_groups="$rb_groups $!"
+			[ "$rb_keep" = 2 ] || rb_groups="$rb_groups $!"
 			;;
 		k)
 			case $rb_id in *[!0-9]* | '') continue ;; esac

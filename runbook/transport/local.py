@@ -34,8 +34,8 @@ class LocalConnection:
 
     def run(self, command: str, *, timeout: float, on_stdout: OutputCallback,
             on_stderr: OutputCallback, cap: int | None = None,
-            keep_background: bool = False) -> CommandOutcome:
-        """`cap` and `keep_background` change nothing here: output is read as it
+            keep_background: bool = False, survive_disconnect: bool = False) -> CommandOutcome:
+        """`cap`, `keep_background` and `survive_disconnect` change nothing here: output is read as it
         comes, and only a timeout or a stop touches the command's process group."""
         process = subprocess.Popen(
             ["/bin/sh", "-c", LOCALE_PREFIX + command], stdin=subprocess.DEVNULL,

@@ -116,7 +116,7 @@ class RunnerSession:
 
     def run(self, command: str, *, timeout: float, on_stdout: OutputCallback,
             on_stderr: OutputCallback, cap: int | None = None,
-            keep_background: bool = False) -> CommandOutcome:
+            keep_background: bool = False, survive_disconnect: bool = False) -> CommandOutcome:
         """Run one command through the runner. Its timeout counts from the moment
         the runner reports it started on the host, never from when it was asked
         for; past it, the runner stops the command's whole process group."""
@@ -127,7 +127,8 @@ class RunnerSession:
             self._runs[run.run_id] = run
         try:
             try:
-                self._send(_request(run.run_id, command, cap, keep_background))
+                self._send(_request(run.run_id, command, cap,
+                                   2 if survive_disconnect else int(keep_background)))
             except OSError as exc:
                 return _not_run(f"cannot reach the host's runner: {exc}")
             return self._follow(run, timeout)
@@ -266,11 +267,11 @@ class RunnerSession:
         run.note()
 
 
-def _request(run_id: int, command: str, cap: int | None, keep_background: bool) -> bytes:
+def _request(run_id: int, command: str, cap: int | None, keep: int) -> bytes:
     """One request line. A one-line command goes as it is (`read -r` keeps every
     byte but a newline, and leading or trailing blanks); any other goes with every
     byte as a printf octal escape, which costs the host one more fork."""
-    head = f"r {run_id} {cap or 2**53} {int(keep_background)}"
+    head = f"r {run_id} {cap or 2**53} {keep}"
     if "\n" not in command and "\r" not in command and command == command.strip(" "):
         return f"{head} raw {command}\n".encode()
     octal = "".join(f"\\{byte:03o}" for byte in command.encode())

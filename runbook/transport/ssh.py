@@ -355,12 +355,13 @@ class SshConnection:
 
     def run(self, command: str, *, timeout: float, on_stdout: OutputCallback,
             on_stderr: OutputCallback, cap: int | None = None,
-            keep_background: bool = False) -> CommandOutcome:
+            keep_background: bool = False, survive_disconnect: bool = False) -> CommandOutcome:
         runner = self._start_runner()
         if runner is None:
             return CommandOutcome(exit_code=None, started=False, error=self._runner_error)
         return runner.run(command, timeout=timeout, on_stdout=on_stdout, on_stderr=on_stderr,
-                          cap=cap, keep_background=keep_background)
+                          cap=cap, keep_background=keep_background,
+                          survive_disconnect=survive_disconnect)
 
     def _start_runner(self) -> RunnerSession | None:
         """The host's runner, started on first use: one session, one login shell."""
