@@ -9,10 +9,10 @@ the operator and the host would see: sessions opened, timeouts, leftovers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
-import contextlib
 import shutil
 import signal
 import subprocess

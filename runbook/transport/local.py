@@ -35,8 +35,9 @@ class LocalConnection:
     def run(self, command: str, *, timeout: float, on_stdout: OutputCallback,
             on_stderr: OutputCallback, cap: int | None = None,
             keep_background: bool = False, survive_disconnect: bool = False) -> CommandOutcome:
-        """`cap`, `keep_background` and `survive_disconnect` change nothing here: output is read as it
-        comes, and only a timeout or a stop touches the command's process group."""
+        """`cap`, `keep_background` and `survive_disconnect` change nothing here:
+        output is read as it comes, and only a timeout or a stop touches the
+        command's process group."""
         process = subprocess.Popen(
             ["/bin/sh", "-c", LOCALE_PREFIX + command], stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
