@@ -99,9 +99,19 @@ class Journal:
 
     def append(self, type: str, data: dict[str, Any], actor: str) -> Event:
         """Write one event durably and return it once it is on disk."""
-        event = Event(type=type, ts=datetime.now(UTC), actor=actor, data=data,
-                      id=new_event_id())
-        line = (event.to_json() + "\n").encode("utf-8")
+        [event] = self.append_many([(type, data, actor)])
+        return event
+
+    def append_many(self, entries: list[tuple[str, dict[str, Any], str]]) -> list[Event]:
+        """Write events (type, data, actor) in order, durably, with one write and
+        one flush: what a webhook of 2,000 alerts needs, where one fsync each
+        took seconds. Returns them once they are on disk."""
+        if not entries:
+            return []
+        now = datetime.now(UTC)
+        events = [Event(type=type, ts=now, actor=actor, data=data, id=new_event_id())
+                  for type, data, actor in entries]
+        line = "".join(event.to_json() + "\n" for event in events).encode("utf-8")
         with self._opened_for_append() as fd:
             with _flocked(fd):
                 if _ends_torn(fd):
@@ -113,7 +123,7 @@ class Journal:
             # lock (measured: the 540 events of a 20-host collection spent 29 s
             # waiting in all, and the last came 2 s after the last command ended).
             os.fsync(fd)
-        return event
+        return events
 
     @contextmanager
     def _opened_for_append(self) -> Iterator[int]:

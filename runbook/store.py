@@ -148,6 +148,9 @@ class Incident:
     def append(self, type: str, data: dict[str, Any], actor: str) -> Event:
         return self.journal.append(str(type), data, actor)
 
+    def append_many(self, entries: list[tuple[str, dict[str, Any], str]]) -> list[Event]:
+        return self.journal.append_many([(str(t), d, a) for t, d, a in entries])
+
     # -- checks ---------------------------------------------------------------
 
     def _open_state(self, allow_resolved: bool = True) -> IncidentState:

@@ -186,6 +186,94 @@ def test_malformed_json_is_400_with_a_reason(listener: AlertListener) -> None:
     assert IncidentStore().all() == []
 
 
+def test_json_nested_too_deep_is_400_and_the_listener_goes_on(listener: AlertListener) -> None:
+    deep = b"[" * 200_000 + b"]" * 200_000  # under the cap of a real listener (1 MB)
+    receiver = listener.receiver
+    bigger = AlertListener(receiver, "127.0.0.1", 0, max_body=1024 * 1024).start()
+    try:
+        code, reply = post(bigger.url, deep, token=None)
+        assert code == 400 and "nested more than" in reply["error"]
+        code, _ = post(bigger.url, webhook(alert({"alertname": "HostDown", "instance": "web1"})),
+                       token=None)
+        assert code == 200
+    finally:
+        bigger.stop()
+
+
+def test_a_bulk_webhook_is_one_journal_write_and_its_repeat_records_nothing(
+        listener: AlertListener) -> None:
+    alerts = [alert({"alertname": "DiskFull", "instance": f"web{i % 7}", "mount": f"/d{i}"},
+                    fingerprint=f"fp{i:04d}") for i in range(2000)]
+    body = json.dumps(webhook(*alerts, group_key="bulk")).encode()
+    big = AlertListener(listener.receiver, "127.0.0.1", 0, max_body=2 * 1024 * 1024).start()
+    try:
+        code, reply = post(big.url, body, token=None)
+        assert code == 200
+        actions = [a["action"] for a in reply["alerts"]]
+        assert actions[0] == "opened" and actions[1:] == ["added"] * 1999
+        state = only_incident()
+        assert len(state.alerts) == 2000
+        # Alertmanager repeats the notification: each alert is recognised, nothing added.
+        code, reply = post(big.url, body, token=None)
+        assert {a["action"] for a in reply["alerts"]} == {"repeated"}
+        assert len(only_incident().alerts) == 2000
+        # One resolved among them is recorded as such, once.
+        resolved = dict(alerts[5], status="resolved", endsAt="2024-05-01T10:05:00Z")
+        code, reply = post(big.url, webhook(resolved, group_key="bulk"), token=None)
+        assert [a["action"] for a in reply["alerts"]] == ["resolved"]
+        code, reply = post(big.url, webhook(resolved, group_key="bulk"), token=None)
+        assert [a["action"] for a in reply["alerts"]] == ["repeated"]
+    finally:
+        big.stop()
+
+
+def test_a_stalled_request_holds_up_no_other_alert(listener: AlertListener) -> None:
+    import socket
+
+    host, port = listener.address
+    stalled = socket.create_connection((host, port))
+    try:
+        # Headers promise a body that never comes: the request holds its own thread.
+        stalled.sendall(b"POST /alerts HTTP/1.1\r\nHost: x\r\nContent-Length: 900\r\n"
+                        b"Authorization: Bearer " + TOKEN.encode() + b"\r\n\r\n{\"ver")
+        started = time.monotonic()
+        code, reply = post(listener.url, webhook(alert({"alertname": "HostDown",
+                                                        "instance": "web1"})))
+        assert code == 200 and reply["alerts"][0]["action"] == "opened"
+        assert time.monotonic() - started < 5
+    finally:
+        stalled.close()
+
+
+def test_a_client_that_resets_prints_no_traceback() -> None:
+    """`runbook listen` as a process: clients that vanish mid-request or before
+    the reply leave nothing on its stderr, and it goes on answering."""
+    import socket
+    import struct
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runbook", "listen", "--bind", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/healthz")
+        body = json.dumps(webhook(alert({"alertname": "HostDown", "instance": "web1"}))).encode()
+        for cut in (10, len(body) // 2, len(body)):
+            client = socket.create_connection(("127.0.0.1", port))
+            client.sendall(b"POST /alerts HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                           + str(len(body)).encode() + b"\r\n\r\n" + body[:cut])
+            # SO_LINGER 0: close sends a reset, as a crashed client's kernel does.
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()
+        time.sleep(0.5)
+        code, _ = post(f"http://127.0.0.1:{port}/alerts", body, token=None)
+        assert code == 200
+    finally:
+        _stop(process)
+    stderr = process.stderr.read() if process.stderr else ""
+    assert "Traceback" not in stderr and "Error" not in stderr, stderr
+
+
 def test_an_oversized_body_is_413(listener: AlertListener) -> None:
     big = webhook(alert({"alertname": "HostDown", "instance": "web1", "x": "y" * 5000}))
     code, reply = post(listener.url, big)

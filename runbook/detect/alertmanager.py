@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -30,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from runbook.detect.alert_rules import AlertRule, AlertRules
 from runbook.errors import RunbookError
 from runbook.hosts import Host, is_valid_host_name
-from runbook.incident import EventType, IncidentState, Status
+from runbook.incident import EventType, Status
 from runbook.playbook import find_playbook
 from runbook.sanitize import clean_line
 from runbook.store import Incident, IncidentStore
@@ -64,13 +65,36 @@ class AmWebhook(BaseModel):
     alerts: list[AmAlert]
 
 
+# Alertmanager's webhook nests four levels deep; JSON nested far deeper is an
+# attack on the parser (a recursion that ends the thread), refused before parsing.
+MAX_NESTING = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def nesting_depth(body: bytes, stop_at: int = MAX_NESTING) -> int:
+    """How deep the JSON's arrays and objects nest (strings set aside), counted
+    no further than `stop_at`."""
+    depth = deepest = 0
+    for bracket in _JSON_STRING.sub(b"", body).translate(None, _NOT_A_BRACKET):
+        depth += 1 if bracket in b"[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > stop_at:
+                break
+    return deepest
+
+
 def parse_payload(body: bytes) -> AmWebhook:
     """The webhook body, validated; a RunbookError saying what is wrong otherwise."""
     import json
 
+    if nesting_depth(body) > MAX_NESTING:
+        raise RunbookError(f"JSON nested more than {MAX_NESTING} levels deep: "
+                           "not an Alertmanager webhook")
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise RunbookError(f"malformed JSON: {exc}") from None
     try:
         return AmWebhook.model_validate(document)
@@ -132,8 +156,14 @@ def alert_record(alert: AmAlert, payload: AmWebhook) -> dict[str, Any]:
 
 
 class AlertReceiver:
-    """Files alerts into incidents. One at a time: two notifications for the same
-    group arriving together must not open two incidents."""
+    """Files alerts into incidents.
+
+    One webhook is one alert group: its alerts are matched against the group's
+    incident once, and what is new is written in one journal write. Webhooks of
+    the same group are taken one at a time (two notifications arriving together
+    must not open two incidents); webhooks of different groups go on side by
+    side, so a 2,000-alert notification never holds up another group's alert.
+    """
 
     def __init__(self, store: IncidentStore, rules: AlertRules, actor: str,
                  select_hosts: Any = None) -> None:
@@ -141,89 +171,178 @@ class AlertReceiver:
         self.rules = rules
         self.actor = actor
         self._select = select_hosts or _ad_hoc_hosts
-        self._lock = threading.Lock()
+        self._groups = GroupIndex(store)
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
 
     def receive(self, payload: AmWebhook) -> list[AlertOutcome]:
-        with self._lock:
-            return [self._one(alert, payload) for alert in payload.alerts]
+        with self._locks_lock:
+            lock = self._locks.setdefault(payload.groupKey, threading.Lock())
+        with lock:
+            return _GroupBatch(self, payload).run()
 
-    def _one(self, alert: AmAlert, payload: AmWebhook) -> AlertOutcome:
+
+class GroupIndex:
+    """Which incidents were opened for which alert group, read from the journals
+    once per process and then kept up to date, instead of every journal being
+    replayed for every alert. Incidents opened elsewhere since (another listener
+    on the same store) are picked up by looking only at the new directories."""
+
+    def __init__(self, store: IncidentStore) -> None:
+        self.store = store
+        self._by_group: dict[str, list[str]] = {}
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def candidates(self, group_key: str) -> list[str]:
+        """The group's incident ids, newest first."""
+        with self._lock:
+            for incident_id in self.store.ids():
+                if incident_id not in self._seen:
+                    self._seen.add(incident_id)
+                    state = self.store.load(incident_id)
+                    key = (state.alert or {}).get("group_key")
+                    if key:
+                        self._by_group.setdefault(key, []).append(incident_id)
+            return sorted(self._by_group.get(group_key, []), reverse=True)
+
+    def opened(self, group_key: str, incident_id: str) -> None:
+        with self._lock:
+            self._seen.add(incident_id)
+            self._by_group.setdefault(group_key, []).append(incident_id)
+
+
+class _GroupBatch:
+    """One webhook's alerts against its group's incident."""
+
+    def __init__(self, receiver: AlertReceiver, payload: AmWebhook) -> None:
+        self.receiver = receiver
+        self.payload = payload
+        self.incident: Incident | None = None
+        self.status: Status | None = None
+        self.seen = _LastStatus()
+        self.pending: list[tuple[str, dict[str, Any], str]] = []
+
+    def run(self) -> list[AlertOutcome]:
+        self._find_incident()
+        outcomes = [self._one(alert) for alert in self.payload.alerts]
+        self._flush()
+        return outcomes
+
+    def _find_incident(self) -> None:
+        receiver = self.receiver
+        for incident_id in receiver._groups.candidates(self.payload.groupKey):
+            state = receiver.store.load(incident_id)
+            if state.status in (Status.OPEN, Status.RESOLVED):
+                self.incident = Incident(receiver.store, incident_id)
+                self.status = state.status
+                self.seen = _LastStatus(state.alerts)
+                return
+
+    def _one(self, alert: AmAlert) -> AlertOutcome:
         name = alert.labels.get("alertname", "(no alertname)")
         outcome = AlertOutcome(alert.status, name, dict(alert.labels), None, "ignored")
-        record = alert_record(alert, payload)
-        incident = self._incident_for(payload.groupKey, alert.status == "firing")
-        if incident is not None:
-            outcome.incident = incident.id
-            state = incident.state()
-            if _last_status(state, record) == alert.status:
+        record = alert_record(alert, self.payload)
+        firing = alert.status == "firing"
+        # A firing alert goes to an open incident; a resolved one also to a
+        # resolved (not closed) one. A group whose incident was resolved fires anew.
+        if self.incident is not None and (self.status == Status.OPEN or not firing):
+            outcome.incident = self.incident.id
+            if self.seen.get(record) == alert.status:
                 outcome.action = "repeated"
                 return outcome
-            kind = EventType.ALERT_RECEIVED if alert.status == "firing" \
-                else EventType.ALERT_RESOLVED
-            incident.append(kind, record, self.actor)
-            outcome.action = "added" if alert.status == "firing" else "resolved"
+            kind = EventType.ALERT_RECEIVED if firing else EventType.ALERT_RESOLVED
+            self.pending.append((kind, record, self.receiver.actor))
+            self.seen.add(record)
+            outcome.action = "added" if firing else "resolved"
             return outcome
-        if alert.status == "resolved":
+        if not firing:
             outcome.warnings.append("no incident for this alert group: nothing to record it in")
             return outcome
-        return self._open(alert, payload, record, outcome)
+        self._flush()
+        return self._open(alert, record, outcome)
 
-    def _open(self, alert: AmAlert, payload: AmWebhook, record: dict[str, Any],
+    def _open(self, alert: AmAlert, record: dict[str, Any],
               outcome: AlertOutcome) -> AlertOutcome:
-        rule = self.rules.pick(alert.labels)
-        context = _template_context(alert, payload)
-        hosts = self._hosts(rule, context, outcome.warnings)
+        receiver = self.receiver
+        rule = receiver.rules.pick(alert.labels)
+        context = _template_context(alert, self.payload)
+        hosts = _rule_hosts(receiver, rule, context, outcome.warnings)
         loaded = find_playbook(rule.playbook)
         summary = alert.annotations.get("summary", "").strip()
         title = render_text(rule.title, context) if rule.title else \
             outcome.alertname + (f": {summary}" if summary else "")
-        incident = self.store.create(
-            playbook=loaded, hosts=hosts, title=_one_line(title), actor=self.actor,
+        incident = receiver.store.create(
+            playbook=loaded, hosts=hosts, title=_one_line(title), actor=receiver.actor,
             severity=rule.severity, alert=record, detected_at=alert.startsAt.astimezone(UTC))
-        incident.append(EventType.ALERT_RECEIVED, record, self.actor)
+        receiver._groups.opened(self.payload.groupKey, incident.id)
+        incident.append(EventType.ALERT_RECEIVED, record, receiver.actor)
+        self.incident, self.status = incident, Status.OPEN
+        self.seen = _LastStatus([record])
         outcome.incident, outcome.action = incident.id, "opened"
         outcome.hosts, outcome.playbook = [h.name for h in hosts], loaded.playbook.name
         return outcome
 
-    def _hosts(self, rule: AlertRule, context: dict[str, Any], warnings: list[str]) -> list[Host]:
-        good: list[str] = []
-        for template in rule.hosts:
-            try:
-                name = render_text(template, context).strip()
-            except RunbookError as exc:
-                warnings.append(f"hosts template: {exc.message}")
-                continue
-            if name and is_valid_host_name(name):
-                good.append(name)
-            elif name:  # refused whole: never split, cleaned or quoted into a host
-                warnings.append(f"not a host name, kept as a label only: {name[:80]!r}")
+    def _flush(self) -> None:
+        if self.pending and self.incident is not None:
+            self.incident.append_many(self.pending)
+        self.pending = []
+
+
+def _rule_hosts(receiver: AlertReceiver, rule: AlertRule, context: dict[str, Any],
+                warnings: list[str]) -> list[Host]:
+    good: list[str] = []
+    for template in rule.hosts:
         try:
-            return list(self._select(good)) if good else []
+            name = render_text(template, context).strip()
         except RunbookError as exc:
-            warnings.append(f"hosts {', '.join(good)}: {exc.message}")
-            return []
-
-    def _incident_for(self, group_key: str, firing: bool) -> Incident | None:
-        """The newest incident of this alert group: open for a firing alert,
-        open or resolved (not closed) for a resolved one."""
-        wanted = (Status.OPEN,) if firing else (Status.OPEN, Status.RESOLVED)
-        matches = [s for s in self.store.all()
-                   if s.status in wanted and (s.alert or {}).get("group_key") == group_key]
-        if not matches:
-            return None
-        newest = max(matches, key=lambda s: s.opened_at or datetime.min.replace(tzinfo=UTC))
-        return Incident(self.store, newest.id)
+            warnings.append(f"hosts template: {exc.message}")
+            continue
+        if name and is_valid_host_name(name):
+            good.append(name)
+        elif name:  # refused whole: never split, cleaned or quoted into a host
+            warnings.append(f"not a host name, kept as a label only: {name[:80]!r}")
+    try:
+        return list(receiver._select(good)) if good else []
+    except RunbookError as exc:
+        warnings.append(f"hosts {', '.join(good)}: {exc.message}")
+        return []
 
 
-def _last_status(state: IncidentState, record: dict[str, Any]) -> str | None:
-    """The status this alert last had in the incident (by fingerprint, else labels)."""
-    def same(other: dict[str, Any]) -> bool:
-        if record["fingerprint"] and other.get("fingerprint"):
-            return bool(other["fingerprint"] == record["fingerprint"])
-        return bool(other.get("labels") == record["labels"])
+class _LastStatus:
+    """The status each alert last had in the incident: by fingerprint, or by
+    labels for an alert without one (as Alertmanager identifies alerts)."""
 
-    found = [a for a in state.alerts if same(a)]
-    return str(found[-1].get("status")) if found else None
+    def __init__(self, records: Iterable[dict[str, Any]] = ()) -> None:
+        self._count = 0
+        self._by_fingerprint: dict[str, tuple[int, str]] = {}
+        self._by_labels_unprinted: dict[tuple, tuple[int, str]] = {}
+        self._by_labels: dict[tuple, tuple[int, str]] = {}
+        for record in records:
+            self.add(record)
+
+    def add(self, record: dict[str, Any]) -> None:
+        self._count += 1
+        entry = (self._count, str(record.get("status")))
+        labels = _labels_key(record)
+        self._by_labels[labels] = entry
+        if record.get("fingerprint"):
+            self._by_fingerprint[str(record["fingerprint"])] = entry
+        else:
+            self._by_labels_unprinted[labels] = entry
+
+    def get(self, record: dict[str, Any]) -> str | None:
+        labels = _labels_key(record)
+        if record.get("fingerprint"):
+            found = [e for e in (self._by_fingerprint.get(str(record["fingerprint"])),
+                                 self._by_labels_unprinted.get(labels)) if e]
+        else:
+            found = [e for e in (self._by_labels.get(labels),) if e]
+        return max(found)[1] if found else None
+
+
+def _labels_key(record: dict[str, Any]) -> tuple:
+    return tuple(sorted((record.get("labels") or {}).items()))
 
 
 def _template_context(alert: AmAlert, payload: AmWebhook) -> dict[str, Any]:

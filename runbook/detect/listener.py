@@ -1,14 +1,19 @@
 """`runbook listen`: an HTTP server for Alertmanager's webhook at `POST /alerts`.
 
-Stdlib `ThreadingHTTPServer`: the traffic is one notification per alert group
-every few seconds at most. What it refuses, and why:
+Stdlib `ThreadingHTTPServer`. What it refuses, and why:
 
 - a bind address that is not loopback, unless the operator allows it: the
   endpoint opens incidents, so it should not be reachable by accident;
 - a missing or wrong bearer token when one is set (401), compared in constant time;
 - a body without Content-Length or longer than `max_body` (411/413), refused
   before it is read, so a client cannot make the listener hold gigabytes;
-- a body that is not Alertmanager's v4 JSON (400, with the reason).
+- a body that is not Alertmanager's v4 JSON, or JSON nested deeper than a
+  webhook ever is (400, with the reason);
+- a client that resets or drops its connection, which ends that connection
+  only, with nothing printed (any other failure goes to runbook.log).
+
+Requests are served side by side; the receiver takes one webhook per alert
+group at a time, so a bulk notification holds up only its own group.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -62,18 +68,16 @@ class AlertListener:
         self.on_outcome = on_outcome or (lambda _o: None)
         self.on_refusal = on_refusal or (lambda _c, _r: None)
         handler = type("Handler", (_Handler,), {"listener": self})
-        family_server = ThreadingHTTPServer
+        family_server: type[_Server] = _Server
         if ":" in host:
             import socket
 
-            family_server = type("V6Server", (ThreadingHTTPServer,),
-                                 {"address_family": socket.AF_INET6})
+            family_server = type("V6Server", (_Server,), {"address_family": socket.AF_INET6})
         try:
             self.server = family_server((host, port), handler)
         except OSError as exc:
             raise RunbookError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                                "is another listener using the port?") from None
-        self.server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
     @property
@@ -102,10 +106,25 @@ class AlertListener:
             self._thread.join(5)
 
 
+class _Server(ThreadingHTTPServer):
+    """One thread per connection, so a slow or bulk request never holds up
+    another; a connection's failure ends that connection only, quietly."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver's default prints a traceback to stderr for any error.
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            return  # the client went away (reset, broken pipe) or stalled: its loss
+        log_exception(f"alert listener, a request from {client_address[0]}")
+
+
 class _Handler(BaseHTTPRequestHandler):
     listener: AlertListener
     server_version = "runbook-listen"
     protocol_version = "HTTP/1.1"
+    timeout = 30  # a client that stalls mid-request loses its connection, not a thread
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass  # the journal and the outcome lines are the record, not an access log
