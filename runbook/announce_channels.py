@@ -32,8 +32,9 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from runbook import paths
 from runbook.errors import SourceError
@@ -88,14 +89,28 @@ class _Config(BaseModel):
     timeout: float = Field(default=10.0, gt=0, le=300)
 
 
+def _http_url(url: str) -> str:
+    """An http(s) URL with a host; a URL that is, or starts with, a ${VARIABLE}
+    (a secret from the environment) is checked when it is sent."""
+    if _VARIABLE.match(url.strip()):
+        return url
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url[:80]!r} is not an http:// or https:// URL")
+    return url
+
+
+HttpUrl = Annotated[str, Field(min_length=1), AfterValidator(_http_url)]
+
+
 class SlackConfig(_Config):
     kind: Literal["slack"]
-    url: str = Field(min_length=1)
+    url: HttpUrl
 
 
 class WebhookConfig(_Config):
     kind: Literal["webhook"]
-    url: str = Field(min_length=1)
+    url: HttpUrl
     headers: dict[str, str] = Field(default_factory=dict)
     fields: dict[str, str] = Field(default_factory=dict)  # added to {"text": ...}
 

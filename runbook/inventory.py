@@ -289,6 +289,14 @@ class HostSettings(BaseModel):
     local: bool | None = None
     vars: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port_is_a_number(cls, port: Any) -> Any:
+        # YAML's `true` would otherwise be taken as port 1.
+        if isinstance(port, bool):
+            raise ValueError(f"port must be a number from 1 to 65535, not {str(port).lower()}")
+        return port
+
     @field_validator("port")
     @classmethod
     def _port_in_range(cls, port: int | None) -> int | None:
@@ -335,6 +343,9 @@ def _runbook_inventory(path: Path, document: Any) -> Inventory:
             fail(["hosts", name], f"hosts.{name}", f"{name!r} is not a valid host name", NAME_RULE)
     hosts: dict[str, Host] = {}
     for name, entry in spec.hosts.items():
+        if "address" in entry.model_fields_set and not (entry.address or "").strip():
+            fail(["hosts", name, "address"], f"hosts.{name}.address", "address is empty",
+                 f"an address, or no `address:` line to use the name {name!r}")
         address = entry.address or name
         if not _is_address(address):
             fail(["hosts", name, "address"], f"hosts.{name}.address",
@@ -378,6 +389,13 @@ def _is_jump(jump: str, hosts: dict[str, Any]) -> bool:
     # [user@]host[:port] (optionally as ssh://...).
     hops = [hop.removeprefix("ssh://") for hop in jump.split(",")]
     return all(hop in hosts or parse_target(hop) is not None for hop in hops)
+
+
+def _is_ssh_jump(value: str) -> bool:
+    """ProxyJump as OpenSSH reads it: `none`, or hops that are ssh config
+    aliases or [user@]host[:port] (which `_is_jump` accepts with no known hosts)."""
+    text = value.strip().strip('"')
+    return text.lower() == "none" or (bool(text) and _is_jump(text, {}))
 
 
 def _close_hint(word: str, names: Any) -> str | None:
@@ -438,6 +456,10 @@ def _ssh_config_lines(path: Path, depth: int) -> list[tuple[str, Path, int]]:
         if not match:
             raise InventoryError(path, number, None, f"cannot read {line!r}", "Keyword value")
         keyword = match.group(1).lower()
+        if keyword == "proxyjump" and not _is_ssh_jump(match.group(2)):
+            raise InventoryError(path, number, "ProxyJump",
+                                 f"{match.group(2)!r} is not a jump host",
+                                 "[user@]host[:port], comma-separated for a chain, or none")
         if keyword != "include":
             if keyword in ("host", "match"):
                 block = (line, path, number)

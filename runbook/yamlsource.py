@@ -120,6 +120,13 @@ def validate(
 ) -> Model:
     """Validate a parsed document; the first schema error becomes `error(...)`
     with the line and the field, and a did-you-mean for misspelt keys."""
+    if not isinstance(document, dict):
+        # A whole file that is a list or a line of text: say so in the file's terms.
+        what = "a list" if isinstance(document, list) else (
+            "nothing" if document is None else f"the value {str(document)[:40]!r}")
+        raise error(path, line_of(document, ()) or 1, None,
+                    f"the file holds {what} where a mapping of keys is expected",
+                    "keys such as " + ", ".join(f"`{k}:`" for k in model.model_fields))
     try:
         return model.model_validate(document, context=context)
     except ValidationError as exc:
@@ -259,8 +266,19 @@ def pick_by_name(name: str, found: dict[str, Entry], errors: Sequence[SourceErro
     raises its own error (so the operator sees why); None when there is neither."""
     if name in found:
         return found[name]
-    broken = [e for e in errors if Path(e.file).stem == name]
+    broken = [e for e in errors if Path(e.file).stem == name or _declared_name(e.file) == name]
     if broken:
         raise broken[0]
     return None
+
+
+def _declared_name(file: str) -> str | None:
+    """The `name:` a file that failed to load declares on a line of its own,
+    if it can be read at all (a file may be named apart from its file)."""
+    try:
+        text = Path(file).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    match = re.search(r"(?m)^name:[ \t]*['\"]?([^'\"\s#]+)", text)
+    return match.group(1) if match else None
 

@@ -327,3 +327,20 @@ def test_a_refused_login_and_an_untrusted_certificate_are_unsent(
     delivered, error = SmtpChannel("mail", config).send("hello")  # system CAs only
     assert not delivered and error is not None and error.startswith("SMTP TLS: ")
     assert mail_server.messages == []
+
+
+def test_a_channels_file_that_is_a_list_or_text_and_a_url_that_is_not_one_say_where() -> None:
+    for text, what in (("- ops\n- oncall\n", "a list"), ("slack\n", "the value 'slack'")):
+        path = write_channels(text)
+        with pytest.raises(ChannelConfigError) as caught:
+            load_channels()
+        assert (caught.value.file, caught.value.line) == (str(path), 1)
+        assert what in caught.value.problem and "`channels:`" in (caught.value.expected or "")
+    write_channels("channels:\n  ops:\n    kind: webhook\n    url: not a url\n")
+    with pytest.raises(ChannelConfigError) as caught:
+        load_channels()
+    assert caught.value.line == 4 and caught.value.field == "channels.ops.url"
+    assert "not an http:// or https:// URL" in caught.value.problem
+    # A URL kept in the environment is checked when it is used, not here.
+    write_channels("channels:\n  ops: {kind: slack, url: '${SLACK_WEBHOOK_URL}'}\n")
+    assert set(load_channels()) == {"ops"}

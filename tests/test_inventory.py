@@ -737,3 +737,29 @@ def test_ssh_config_fills_what_an_inventory_host_leaves_unset(tmp_path: Path) ->
     assert web1.identity_file == str(Path("~/.ssh/prod").expanduser())
     assert (loaded.hosts["web2"].user, loaded.hosts["web2"].jump) == ("admin", "none-needed")
     assert loaded.hosts["db1"].user is None and loaded.hosts["db1"].jump is None
+
+
+def test_a_boolean_port_and_an_empty_address_are_errors_with_their_line(tmp_path: Path) -> None:
+    cases = {"port: true": ("hosts.web1.port", "not true"),
+             "port: false": ("hosts.web1.port", "not false"),
+             "address:": ("hosts.web1.address", "address is empty"),
+             "address: ''": ("hosts.web1.address", "address is empty"),
+             "address: '  '": ("hosts.web1.address", "address is empty")}
+    for line, (field, problem) in cases.items():
+        path = tmp_path / "inventory.yaml"
+        path.write_text(f"hosts:\n  web1:\n    role: web\n    {line}\n")
+        error = inventory_error(path)
+        assert (error.file, error.line, error.field) == (str(path), 4, field), line
+        assert problem in error.problem, (line, error.problem)
+
+
+def test_an_ssh_config_proxyjump_that_is_no_host_is_refused_at_load(tmp_path: Path) -> None:
+    path = tmp_path / "ssh_config"
+    for value in (";touch /tmp/x", "$(id)", "a b", "web1,;x"):
+        path.write_text(f"Host db1\n  HostName 10.0.0.5\n  ProxyJump {value}\n")
+        with pytest.raises(InventoryError) as caught:
+            parse_ssh_config(path)
+        assert (caught.value.line, caught.value.field) == (3, "ProxyJump"), value
+    for value in ("bastion", "ops@bastion:2222", "ssh://ops@bastion,10.0.0.1", "none", "[::1]:22"):
+        path.write_text(f"Host db1\n  HostName 10.0.0.5\n  ProxyJump {value}\n")
+        assert "db1" in parse_ssh_config(path).hosts, value

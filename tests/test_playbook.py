@@ -13,6 +13,7 @@ from runbook import paths
 from runbook.errors import PlaybookError, TemplateError
 from runbook.playbook import STAGES, bundled_dir, find_playbook, load_all, load_playbook
 from runbook.templating import INCIDENT_FIELDS, render_command, render_text
+from tests.conftest import run_cli
 
 REQUIRED = ("generic-host", "web-5xx", "process-down", "disk-full", "queue-latency")
 BUNDLED = sorted(bundled_dir().glob("*.yaml"))
@@ -352,3 +353,12 @@ def test_text_joins_lists_and_keeps_values_as_they_are() -> None:
     assert text == "Hosts: web1, web2. it's $(down)"
     with pytest.raises(TemplateError):
         render_text("{{ commander }}", {})
+
+
+def test_a_playbook_named_apart_from_its_file_that_fails_to_load_says_why() -> None:
+    directory = paths.user_playbooks_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "mine.yaml").write_text("name: other-name\ntitle: x\nstages: 5\n")
+    result = run_cli("new", "-p", "other-name", "--title", "t", check=False)
+    assert result.returncode == 2
+    assert "mine.yaml:3" in result.stderr and "no such playbook" not in result.stderr

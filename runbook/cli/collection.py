@@ -50,7 +50,8 @@ def collect(context: Context, hosts: tuple[str, ...], incident_id: str | None,
             inventories: tuple[Path, ...], as_json_output: bool) -> None:
     """Run diagnostic collectors on hosts in parallel and keep every output as evidence.
 
-    Exit status: 0 when every host answered, 1 when some did not, 2 on bad input.
+    Exit status: 0 when every host answered, 1 when some did not or a run ended
+    in an error (an internal error, a lost connection), 2 on bad input.
     """
     from rich.live import Live
 
@@ -94,7 +95,7 @@ def collect(context: Context, hosts: tuple[str, ...], incident_id: str | None,
         _print_json(outcome.as_json())
     else:
         out.print(console.collection_summary(outcome.incident_id, outcome.report))
-    sys.exit(0 if outcome.report.all_answered else 1)
+    sys.exit(0 if outcome.report.all_answered and not outcome.report.failed_runs else 1)
 
 
 @cli.command()

@@ -72,6 +72,12 @@ class CollectionReport:
     def all_answered(self) -> bool:
         return all(h.answered for h in self.hosts)
 
+    @property
+    def failed_runs(self) -> int:
+        """Runs that ended in an error of ours or of the link (not a command's own
+        failure, which is evidence): `internal error`, `connection lost`."""
+        return sum(1 for h in self.hosts for r in h.runs if r.status == RunStatus.ERROR)
+
 
 class Recorder(Protocol):
     """Where results go as they happen. The engine streams each run's output into
