@@ -112,6 +112,7 @@ class CollectOutcome:
                 "runs": [{
                     "collector": r.collector, "status": r.status, "exit_code": r.exit_code,
                     "message": r.message,
+                    "truncated": bool(r.evidence and r.evidence.truncated),
                     "evidence": r.evidence.as_dict() if r.evidence else None,
                     "findings": [f.as_dict() for f in r.findings],
                 } for r in h.runs],

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from runbook.engine.catalog import Collector
 from runbook.engine.runner import CollectionReport
+from runbook.evidence import truncation_note
 from runbook.hosts import Host
 from runbook.incident import IncidentState, Status, StepStatus, format_duration, summarize
 from runbook.playbook import LoadedPlaybook
@@ -203,6 +204,8 @@ def collection_summary(incident_id: str, report: CollectionReport) -> Group:
         ok = sum(1 for r in result.runs if r.status == "ok")
         problems = [f"{r.collector}: {r.status}" for r in result.runs
                     if r.status not in ("ok", "skipped", "unreachable")]
+        problems += [f"{r.collector}: {note}" for r in result.runs if r.evidence
+                     and (note := truncation_note(r.evidence.as_dict()))]
         levels = Counter(str(f.level) for f in result.findings)
         hosts.add_row(
             shown(result.host.name),

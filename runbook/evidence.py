@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +89,10 @@ class EvidenceRecord:
     sha256: str
     attempts: list[dict[str, Any]] = field(default_factory=list)
     message: str | None = None
+    # What the files hold when the stream was cut at the cap (`*_bytes` is all
+    # the command printed).
+    stdout_kept: int = 0
+    stderr_kept: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -126,12 +131,35 @@ class EvidenceWriter:
             stdout_bytes=self.stdout.written + self.stdout.dropped,
             stderr_bytes=self.stderr.written + self.stderr.dropped,
             truncated=self.stdout.truncated or self.stderr.truncated,
-            sha256=self.stdout.digest.hexdigest(), attempts=attempts, message=message)
+            sha256=self.stdout.digest.hexdigest(), attempts=attempts, message=message,
+            stdout_kept=self.stdout.written, stderr_kept=self.stderr.written)
         self.paths["json"].write_text(json.dumps(record.as_dict(), indent=2, ensure_ascii=False))
         return record
 
     def _relative(self, path: Path) -> str:
         return str(path.relative_to(self.incident_dir))
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def truncation_note(record: Mapping[str, Any]) -> str | None:
+    """`truncated: stdout kept 64.0 MiB of 100.0 MiB` for an evidence record (as
+    the journal holds it) whose output was cut at the cap; None when it was not."""
+    if not record.get("truncated"):
+        return None
+    parts = []
+    for stream in ("stdout", "stderr"):
+        total, kept = record.get(f"{stream}_bytes"), record.get(f"{stream}_kept")
+        if isinstance(total, int) and isinstance(kept, int) and total > kept:
+            parts.append(f"{stream} kept {human_bytes(kept)} of {human_bytes(total)}")
+    return "truncated: " + ("; ".join(parts) if parts else "past the output cap")
 
 
 def read_head(path: Path, limit: int = 8 * 1024 * 1024) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from runbook.evidence import truncation_note
 from runbook.hosts import Host
 from runbook.journal import DamagedLine, Event
 from runbook.playbook import Playbook
@@ -372,8 +373,9 @@ def summarize(event: Event) -> str:
             findings = d.get("findings") or []
             notable = sum(1 for f in findings if f.get("level") != "info")
             extra = f", {notable} finding(s)" if notable else ""
+            cut = truncation_note(d)
             return (f"Collected {d.get('collector')} on {d.get('host')}: {d.get('status')}"
-                    f" (exit {d.get('exit_code')}{extra})")
+                    f" (exit {d.get('exit_code')}{extra})" + (f"; {cut}" if cut else ""))
         case EventType.HOST_FAILED:
             return f"Host {d.get('host')} {d.get('state')}: {d.get('reason')}"
         case EventType.COMMAND_PROPOSED:
@@ -387,7 +389,9 @@ def summarize(event: Event) -> str:
                        "without its result it may still be running"
                        if d.get("survives_disconnect") else ""))
         case EventType.COMMAND_EXECUTED:
-            return f"Executed on {d.get('host')}: exit {d.get('exit_code')}"
+            cut = truncation_note(d.get("evidence") or {})
+            return (f"Executed on {d.get('host')}: exit {d.get('exit_code')}"
+                    + (f"; {cut}" if cut else ""))
         case EventType.ANNOUNCEMENT_SENT:
             result = "sent" if d.get("delivered") else "NOT sent"
             return f"Announcement ({d.get('purpose')}) {result} via {d.get('channel')}"

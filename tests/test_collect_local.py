@@ -183,3 +183,30 @@ def test_a_spare_worker_runs_the_request_it_is_given_then_nothing_is_left(
     workers.prepare()  # closed: starts nothing more
     time.sleep(0.2)
     assert ours() == set(), "no worker is left waiting"
+
+
+def test_a_capture_cut_at_the_cap_says_truncated_everywhere_it_is_shown() -> None:
+    """`collect`, `show`, `--json` and the postmortem all say how much was kept of
+    how much, not a plain `ok`."""
+    import json
+    import re
+
+    from tests.conftest import run_cli
+
+    result = run_cli("collect", "localhost", "-c", "ps", "--max-output", "1K")
+    flat = " ".join(result.stdout.replace("│", " ").split())
+    assert re.search(r"ps: truncated: stdout kept 1\.0 KiB of [\d.]+ KiB", flat), result.stdout
+    incident = re.search(r"runbook show (\S+)", result.stdout).group(1)  # type: ignore[union-attr]
+
+    shown = " ".join(run_cli("show", incident).stdout.replace("│", " ").split())
+    assert re.search(r"Collected ps on localhost: ok \(exit 0.*\); truncated: stdout kept "
+                     r"1\.0 KiB of", shown), shown
+
+    data = json.loads(run_cli("collect", "localhost", "-c", "ps", "--max-output", "1K",
+                              "--json").stdout)
+    [run] = data["hosts"][0]["runs"]
+    assert run["truncated"] is True and run["evidence"]["stdout_kept"] == 1024
+    assert run["evidence"]["stdout_bytes"] > 1024
+
+    report = run_cli("report", incident).stdout
+    assert "stdout (truncated)" in report, report

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from runbook.evidence import read_head
+from runbook.evidence import read_head, truncation_note
 from runbook.incident import EventType, IncidentState, format_duration, summarize
 from runbook.report.labels import ITEM_TYPES, LESSON_PARTS
 from runbook.report.redact import Redactor
@@ -190,15 +190,14 @@ def _timeline(state: IncidentState, links: Links, tz: tzinfo | None) -> list[dic
     for number, event in enumerate(state.events, start=1):
         data = event.data
         files: list[dict[str, str | None]] = []
-        if event.type == EventType.COLLECTOR_RAN:
-            files.append({"label": "stdout", "href": links.href(data.get("stdout"))})
-            if data.get("stderr_bytes"):
-                files.append({"label": "stderr", "href": links.href(data.get("stderr"))})
-        elif event.type == EventType.COMMAND_EXECUTED and data.get("evidence"):
-            evidence = data["evidence"]
-            files.append({"label": "stdout", "href": links.href(evidence.get("stdout"))})
-            if evidence.get("stderr_bytes"):
-                files.append({"label": "stderr", "href": links.href(evidence.get("stderr"))})
+        record = data if event.type == EventType.COLLECTOR_RAN else (
+            data.get("evidence") if event.type == EventType.COMMAND_EXECUTED else None)
+        if record:
+            # A cut capture says so on its link: the file is not all the host printed.
+            cut = " (truncated)" if record.get("truncated") else ""
+            files.append({"label": "stdout" + cut, "href": links.href(record.get("stdout"))})
+            if record.get("stderr_bytes"):
+                files.append({"label": "stderr" + cut, "href": links.href(record.get("stderr"))})
         time = moment(event.ts, tz)
         assert time is not None
         rows.append({"n": number, "utc": time["utc"], "local": time["local"],
@@ -272,6 +271,7 @@ def _findings(state: IncidentState, links: Links) -> list[dict[str, Any]]:
                 "href": links.href(run.get("stdout")),
                 "bytes": run.get("stdout_bytes"),
                 "sha256": run.get("sha256"),
+                "truncated": truncation_note(run),
             })
     return found
 

@@ -45,7 +45,7 @@ from textual.strip import Strip
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
-from runbook.evidence import truncation_marker
+from runbook.evidence import human_bytes, truncation_marker
 from runbook.sanitize import clean_line
 
 # Past this many bytes a line is cut for display (and for search verification):
@@ -61,7 +61,7 @@ FIRST_PAINT_WAIT_S = 0.5
 
 _marker = re.escape(truncation_marker(111111, 222222))
 TRUNCATION_MARKER = re.compile(
-    _marker.replace(b"111111", rb"\d+").replace(b"222222", rb"\d+") + rb"\Z")
+    _marker.replace(b"111111", rb"(\d+)").replace(b"222222", rb"(\d+)") + rb"\Z")
 _MARKER_TAIL = len(truncation_marker(10**15, 10**15))
 
 
@@ -88,6 +88,8 @@ class EvidenceDocument:
         self.path = Path(path)
         self.size: int | None = None
         self.truncated = False
+        self.kept: int | None = None  # bytes kept, and in all, of a cut capture
+        self.total: int | None = None
         self.complete = False
         self.error: str | None = None
         self._starts = array("Q", [0])
@@ -109,7 +111,11 @@ class EvidenceDocument:
                 self._starts = array(_offset_typecode(size), [0])
                 tail = min(size, _MARKER_TAIL)
                 handle.seek(size - tail)
-                self.truncated = bool(TRUNCATION_MARKER.search(handle.read(tail)))
+                marker = TRUNCATION_MARKER.search(handle.read(tail))
+                self.truncated = marker is not None
+                if marker is not None:
+                    self.kept = int(marker.group(1))
+                    self.total = self.kept + int(marker.group(2))
                 handle.seek(0)
                 self.size = size
                 progress()
@@ -310,15 +316,6 @@ def search_lines(document: EvidenceDocument, query: SearchQuery, from_line: int,
                     return SearchHit(line, wrapped)
                 rejected = line
     return None
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 class EvidenceLines(ScrollView, can_focus=True):
@@ -898,10 +895,13 @@ class EvidenceView(Vertical):
                 done = document.scanned * 100 // document.size if document.size else 0
                 status.append(f"  indexing… {done}%", style="italic")
             if document.size is not None:
-                status.append(f"  {human_size(document.size)}")
+                status.append(f"  {human_bytes(document.size)}")
             if self.searching and self.search_query is not None:
                 status.append("  searching…", style="italic")
             if document.truncated:
                 status.append("  ")
-                status.append(" TRUNCATED ", style="reverse bold")
+                cut = (f" TRUNCATED: kept {human_bytes(document.kept)} of "
+                       f"{human_bytes(document.total)} " if document.kept is not None
+                       and document.total is not None else " TRUNCATED ")
+                status.append(cut, style="reverse bold")
         self.query_one("#evidence-status", Static).update(status)

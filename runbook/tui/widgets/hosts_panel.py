@@ -38,6 +38,7 @@ class HostsPanel(RowTable):
         self.host_state: dict[str, str] = {}
         self.host_message: dict[str, str | None] = {}
         self._recorded: dict[str, dict[str, str]] = {}
+        self._truncated: dict[str, set[str]] = {}
         self._state: IncidentState | None = None
         self._stale = False
 
@@ -47,9 +48,15 @@ class HostsPanel(RowTable):
     def show(self, state: IncidentState) -> None:
         """A fresh fold of the journal: what every collector last recorded."""
         recorded: dict[str, dict[str, str]] = {}
+        truncated: dict[str, set[str]] = {}
         for run in state.evidence:
-            recorded.setdefault(str(run.get("host")), {})[str(run.get("collector"))] = str(
-                run.get("status"))
+            host, collector = str(run.get("host")), str(run.get("collector"))
+            recorded.setdefault(host, {})[collector] = str(run.get("status"))
+            if run.get("truncated"):
+                truncated.setdefault(host, set()).add(collector)
+            else:
+                truncated.get(host, set()).discard(collector)
+        self._truncated = truncated
         for host, problem in state.host_problems.items():
             self.host_state.setdefault(host, str(problem.get("state")))
             self.host_message.setdefault(host, str(problem.get("reason")))
@@ -72,8 +79,11 @@ class HostsPanel(RowTable):
             bad = Counter(s for s in runs.values() if s in PROBLEMS)
             host_state = self.host_state.get(host.name) or ("ok" if runs and not bad else
                                                            "failed" if bad else "pending")
+            cut = self._truncated.get(host.name, set())
             detail = ", ".join(running[:3]) if running else (
-                self.host_message.get(host.name) or ", ".join(f"{n} {s}" for s, n in bad.items()))
+                self.host_message.get(host.name) or ", ".join(
+                    [f"{n} {s}" for s, n in bad.items()]
+                    + ([f"{', '.join(sorted(cut))} truncated"] if cut else [])))
             rows.append(((host.name, ""), (f"{host.project or '-'}/{host.role or '-'}", ""),
                          (host_state, STATE_STYLE.get(host_state, "")),
                          (f"{done}/{len(runs)}" if runs else "-", ""),
