@@ -190,12 +190,12 @@ class GroupIndex:
 
     def __init__(self, store: IncidentStore) -> None:
         self.store = store
-        self._by_group: dict[str, list[str]] = {}
+        self._by_group: dict[str, dict[str, datetime]] = {}  # group -> {id: opened at}
         self._seen: set[str] = set()
         self._lock = threading.Lock()
 
     def candidates(self, group_key: str) -> list[str]:
-        """The group's incident ids, newest first."""
+        """The group's incident ids, the most recently opened first."""
         with self._lock:
             for incident_id in self.store.ids():
                 if incident_id not in self._seen:
@@ -203,13 +203,15 @@ class GroupIndex:
                     state = self.store.load(incident_id)
                     key = (state.alert or {}).get("group_key")
                     if key:
-                        self._by_group.setdefault(key, []).append(incident_id)
-            return sorted(self._by_group.get(group_key, []), reverse=True)
+                        self._by_group.setdefault(key, {})[incident_id] = (
+                            state.opened_at or datetime.min.replace(tzinfo=UTC))
+            opened = self._by_group.get(group_key, {})
+            return sorted(opened, key=lambda i: (opened[i], i), reverse=True)
 
     def opened(self, group_key: str, incident_id: str) -> None:
         with self._lock:
             self._seen.add(incident_id)
-            self._by_group.setdefault(group_key, []).append(incident_id)
+            self._by_group.setdefault(group_key, {})[incident_id] = datetime.now(UTC)
 
 
 class _GroupBatch:
