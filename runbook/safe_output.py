@@ -8,7 +8,7 @@ has to remember to clean what it shows:
   string is cleaned before rich lays it out (so columns keep their widths), and
   whatever reaches the output in a renderable built elsewhere (a `Text` made
   from a host's output) is cleaned segment by segment as it is written;
-- `echo()` (and `plain()`) for text printed as it is: a drafted announcement,
+- `echo()` for text printed as it is: a drafted announcement,
   a history line, a remote command's output;
 - `json_text()` for `--json`, where JSON already escapes C0 controls and this
   adds C1 and the bidirectional controls, which `ensure_ascii=False` leaves raw.
@@ -30,10 +30,10 @@ from rich.measure import Measurement
 from rich.segment import Segment
 from rich.text import Text
 
-from runbook.sanitize import clean_text
+from runbook.sanitize import BIDI, UNSAFE, clean_text
 
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_IN_JSON = re.compile(r"[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# JSON escapes C0 itself; with ensure_ascii=False it leaves DEL, C1 and bidi raw.
+_UNSAFE_IN_JSON = re.compile(rf"[\x7f-\x9f{BIDI}]")
 
 
 class SafeConsole(Console):
@@ -63,18 +63,13 @@ class _Cleaned:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         for segment in console.render(self.inner, options):
-            if segment.control or not _UNSAFE.search(segment.text):
+            if segment.control or not UNSAFE.search(segment.text):
                 yield segment
             else:
                 yield Segment(clean_text(segment.text), segment.style)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement.get(console, options, self.inner)
-
-
-def plain(text: str) -> str:
-    """Text to print or write as it is, cleaned (line breaks kept)."""
-    return clean_text(text)
 
 
 def echo(message: str = "", **kwargs: Any) -> None:

@@ -45,9 +45,9 @@ _STYLE = re.compile(r"(?:\x1b\[|\x9b)[0-9;:]*m")
 
 # What is shown as its escape: C0 but tab and LF, DEL, C1, and the Unicode
 # bidirectional controls that reorder what the eye reads ("Trojan source").
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_CONTROL_OR_LF = re.compile(
-    r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+BIDI = r"\u200e\u200f\u202a-\u202e\u2066-\u2069"
+UNSAFE = re.compile(rf"[\x00-\x08\x0b-\x1f\x7f-\x9f{BIDI}]")  # all but tab and LF
+_CONTROL_OR_LF = re.compile(rf"[\x00-\x08\x0a-\x1f\x7f-\x9f{BIDI}]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -67,7 +67,7 @@ def clean_line(text: str) -> str:
 def clean_text(text: str) -> str:
     """Many lines of untrusted text, safe to display; line breaks (LF) are kept,
     each line is cleaned on its own, so no sequence spans two lines."""
-    if not _CONTROL.search(text) and "\t" not in text:
+    if not UNSAFE.search(text) and "\t" not in text:
         return text
     lines = text.split("\n")
     # A CR that ended a line (CRLF) goes with the LF; the last piece had no LF.

@@ -19,6 +19,7 @@ from runbook.cli import (
 )
 from runbook.errors import RunbookError
 from runbook.safe_output import echo
+from runbook.sanitize import clean_text
 
 
 @cli.group()
@@ -208,7 +209,7 @@ def drill_report(drill_id: str, output: Path | None, as_json_output: bool) -> No
     if as_json_output:
         _print_json(result.as_json())
         return
-    text = render(state, result)
+    text = clean_text(render(state, result))  # trainees' answers are in it
     if output:
         output.write_text(text, encoding="utf-8")
         console.error_console().print(f"wrote {output}")
