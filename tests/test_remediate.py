@@ -331,7 +331,7 @@ def test_a_good_run_records_exit_codes_approvers_and_evidence_per_host(
     [started] = events(incident, EventType.COMMAND_STARTED)
     assert started == {"command_id": command_id, "step": "print-note",
                        "hosts": ["lab1", "lab2"], "confirmation": "run on 2 hosts",
-                       "approvers": [REVIEWER]}
+                       "approvers": [REVIEWER], "survives_disconnect": False}
     executed = {e["host"]: e for e in events(incident, EventType.COMMAND_EXECUTED)}
     assert set(executed) == {"lab1", "lab2"}
     for host, event in executed.items():

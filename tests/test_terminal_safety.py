@@ -3,8 +3,9 @@
 One incident is opened the way a real one is, by an Alertmanager webhook POSTed
 to the real `runbook listen` over HTTP, with terminal sequences in its alert
 name and labels. A real collection over SSH then brings back a kernel log whose
-OOM line names a process with terminal sequences in it. Every command that
-prints is run as an operator would run it, in a pipe and as on a colour
+OOM line names a process with terminal sequences in it; a JSON stats endpoint
+and an inventory carry them too. Every command that prints is run as an
+operator would run it, in a pipe and as on a colour
 terminal, and its output is read: no control character but runbook's own
 colours, and the hostile text shown visibly (`\\x1b]0;pwned...`).
 
@@ -15,13 +16,16 @@ would leave it there for every other test and user of the machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -102,11 +106,37 @@ def listen_and_post(body: bytes) -> tuple[str, dict]:
     return out, reply
 
 
-def run_both_ways(*args: str) -> list[tuple[str, str]]:
+@contextlib.contextmanager
+def hostile_endpoint() -> Iterator[str]:
+    """A local HTTP stats endpoint answering JSON with sequences in names and values."""
+    body = json.dumps({"queue": {f"jobs{HOSTILE}": 7, "state": f"busy{HOSTILE}"}}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/stats"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_both_ways(*args: str, check: bool = True) -> list[tuple[str, str]]:
     """A command's stdout and stderr in a pipe, and again as on a colour terminal."""
     outputs = []
     for env in ({}, {"FORCE_COLOR": "1", "TTY_COMPATIBLE": "1"}):
-        result = run_cli(*args, env=env)
+        result = run_cli(*args, env=env, check=check)
         outputs += [(f"{' '.join(args[:2])} {env or 'pipe'} stdout", result.stdout),
                     (f"{' '.join(args[:2])} {env or 'pipe'} stderr", result.stderr)]
     return outputs
@@ -147,6 +177,17 @@ def test_every_command_shows_hostile_alerts_and_output_visibly_never_raw(
     outputs.append(("announcement file", announced.read_text()))
     outputs += run_both_ways("announce", incident, "status-update", "--to", "stdout")
     outputs += run_both_ways("report", incident)
+
+    # A stats endpoint whose metric names and values carry sequences too.
+    with hostile_endpoint() as url:
+        stats = run_both_ways("stats", url, "--threshold", "queue.*>1", check=False)
+        assert f"queue.jobs{SHOWN}" in stats[0][1], stats  # a critical finding: exit 1
+        outputs += stats
+    # An inventory whose host project and role came from somewhere untrusted.
+    (tmp_path / "hostile-inventory.yaml").write_text(
+        f"hosts:\n  web1:\n    project: {json.dumps('shop' + HOSTILE)}\n"
+        f"    role: {json.dumps('web' + HOSTILE)}\n")
+    outputs += run_both_ways("inventory", "list", "-i", str(tmp_path / "hostile-inventory.yaml"))
 
     run_cli("resolve", incident)
     run_cli("close", incident)
