@@ -237,20 +237,9 @@ class Incident:
         if state.status != Status.RESOLVED:
             raise RunbookError(f"incident {self.id} is still open",
                                "resolve it first: `runbook resolve ID`")
-        event = self.append(EventType.CLOSED, {}, actor)
-        # -- archive hook (issue 5): index the closed incident for `runbook history`.
-        # Indexing must never block closing: any failure is only logged, and
-        # `runbook history reindex` rebuilds the archive from the journals.
-        try:
-            from runbook.report.archive import index_incident
-
-            index_incident(self.store, self.id)
-        except Exception:  # noqa: BLE001
-            from runbook.bugs import log_exception
-
-            log_exception(f"archive index of incident {self.id}")
-        # -- end of archive hook
-        return event
+        # The archive is told by the use case that closes (report.archive.close),
+        # so the store knows nothing of it.
+        return self.append(EventType.CLOSED, {}, actor)
 
     def reopen(self, actor: str, reason: str) -> Event:
         if self.state().status == Status.OPEN:

@@ -30,7 +30,7 @@ from tests.test_report import (  # noqa: F401 - `playbook` is an autouse fixture
 
 def closed(incident: Incident) -> Incident:
     incident.resolve(ACTOR, "done")
-    incident.close(ACTOR)
+    archive.close(incident, ACTOR)
     return incident
 
 
@@ -124,7 +124,7 @@ def test_a_failing_index_never_blocks_closing() -> None:
     incident = local_incident("Closing despite the archive")
     incident.resolve(ACTOR)
 
-    incident.close(ACTOR)
+    archive.close(incident, ACTOR)
 
     assert str(IncidentStore().load(incident.id).status) == "closed"
     log = (paths.log_dir() / "runbook.log").read_text()

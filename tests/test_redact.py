@@ -13,6 +13,7 @@ import pytest
 from runbook import paths
 from runbook.errors import SourceError
 from runbook.lab import SshdLab
+from runbook.report import archive
 from runbook.report.config import ConfigError, redact_patterns
 from runbook.report.redact import KEY_MASK, MASK, Redactor, redactor
 from runbook.store import Incident, IncidentStore
@@ -104,9 +105,9 @@ def test_planted_secrets_never_reach_an_export(sshd_fleet: SshdLab, tmp_path: Pa
 
     # The archive (indexed when the incident closes) holds no secret either.
     incident.resolve(ACTOR)
-    incident.close(ACTOR)
-    archive = paths.runbook_home() / "archive.sqlite"
-    assert_clean(archive.read_bytes().decode("utf-8", "replace"))
+    archive.close(incident, ACTOR)
+    archive_file = paths.runbook_home() / "archive.sqlite"
+    assert_clean(archive_file.read_bytes().decode("utf-8", "replace"))
 
 
 def test_no_redact_keeps_secrets_and_warns(sshd_fleet: SshdLab) -> None:

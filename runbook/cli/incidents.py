@@ -192,8 +192,10 @@ def resolve(context: Context, incident_id: str, summary: str | None) -> None:
 @pass_context
 def close(context: Context, incident_id: str) -> None:
     """Close a resolved incident (the follow-up is done)."""
+    from runbook.report import archive
+
     incident = context.incident(incident_id)
-    event = incident.close(context.actor)
+    event = archive.close(incident, context.actor)
     _acknowledge(incident, event.ts, "closed")
 
 

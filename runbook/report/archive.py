@@ -370,8 +370,22 @@ def opened(path: Path | None = None) -> Iterator[Archive]:
         archive.close()
 
 
+def close(incident: Any, actor: str) -> Any:
+    """Close the incident, then index it for `runbook history`. Indexing never
+    blocks closing: a failure is only logged, and `runbook history reindex`
+    rebuilds the archive from the journals. Returns the closing event."""
+    event = incident.close(actor)
+    try:
+        index_incident(incident.store, incident.id)
+    except Exception:  # noqa: BLE001 - the incident is closed whatever happens here
+        from runbook.bugs import log_exception
+
+        log_exception(f"archive index of incident {incident.id}")
+    return event
+
+
 def index_incident(store: Any, incident_id: str, path: Path | None = None) -> Document:
-    """Index one incident from its journal (the hook `Incident.close` calls)."""
+    """Index one incident from its journal (after `close`, or on reindex)."""
     state = store.load(incident_id)
     doc = document(state, store.directory(incident_id))
     with opened(path) as archive:

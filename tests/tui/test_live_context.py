@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Static
 
 from runbook.hosts import Host
 from runbook.playbook import find_playbook
+from runbook.report import archive
 from runbook.store import IncidentStore
 from runbook.tui.app import RunbookApp
 from runbook.tui.screens.incident import IncidentScreen
@@ -33,7 +34,7 @@ async def test_scope_stage_suggests_a_similar_closed_incident() -> None:
     past = store.create(playbook=find_playbook("generic-host"), hosts=[WEB],
                         title="web1 ran out of inodes", actor="alice")
     past.resolve("alice", summary="cleared the session files")
-    past.close("alice")  # closing indexes it in the archive
+    archive.close(past, "alice")  # closing indexes it in the archive
     current = store.create(playbook=find_playbook("generic-host"), hosts=[WEB],
                            title="web1 slow again", actor="bob")
     app = RunbookApp(store, current.id, actor="bob")
