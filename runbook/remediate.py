@@ -306,6 +306,13 @@ class Execution:
             # A drill may only ever touch its own lab, whichever front end asks.
             from runbook.drill.guard import refuse_outside_lab
 
+            known = {h.name for h in state.hosts}
+            strangers = [name for name in command.hosts if name not in known]
+            if strangers:
+                from runbook.drill.guard import OutsideLab
+
+                raise OutsideLab(f"refused: {', '.join(strangers)} not among drill "
+                                 f"{state.id}'s hosts", "a drill never touches real hosts")
             refuse_outside_lab(state, [h for h in state.hosts if h.name in command.hosts])
         if command.executed:
             ran = (command.started_at.isoformat(timespec="seconds").replace("+00:00", "Z")

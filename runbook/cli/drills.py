@@ -123,8 +123,7 @@ def drill_open(context: Context, drill_id: str) -> None:
 def drill_collect(context: Context, drill_id: str, step: str | None, bundle: str | None,
                   collectors: tuple[str, ...]) -> None:
     """Run collectors on the drill's lab hosts (refused for any host outside the lab)."""
-    from runbook.collect import CollectRequest
-    from runbook.drill import guard
+    from runbook.collect import CollectRequest, plan_collection
     from runbook.drill.lab import drill_store
     from runbook.drill.session import app_settings, drill_incident
 
@@ -139,7 +138,8 @@ def drill_collect(context: Context, drill_id: str, step: str | None, bundle: str
     request = CollectRequest(incident_id=incident.id, bundle=bundle, collectors=wanted,
                              actor=context.actor, step=step, inventories=[inventory],
                              **app_settings(known_hosts))
-    report = guard.collect(drill_store(), request)
+    # plan_collection refuses any target outside the lab (drill.guard).
+    report = plan_collection(drill_store(), request).collection().run()
     out.print(console.collection_summary(incident.id, report))
     if step and report.all_answered:
         incident.complete_step(step, context.actor, "collected")

@@ -7,15 +7,14 @@ from dataclasses import replace
 
 import pytest
 
-from runbook.collect import CollectRequest
-from runbook.drill import guard
+from runbook.collect import CollectRequest, plan_collection
 from runbook.drill.guard import OutsideLab, refuse_outside_lab
 from runbook.drill.lab import drill_store
 from runbook.drill.session import StartedDrill, app_settings, start_drill, stop_drill
 from runbook.hosts import Host
 from runbook.incident import EventType
 from runbook.playbook import find_playbook
-from runbook.remediate import propose
+from runbook.remediate import execute, propose
 from runbook.store import Incident, IncidentStore
 from tests.drill.conftest import require_drill_lab
 
@@ -69,7 +68,7 @@ def test_collecting_a_stranger_is_refused_before_anything_is_journalled(
                              inventories=[drill.inventory], actor="tester@lab",
                              **app_settings(drill.known_hosts))
     with pytest.raises(OutsideLab, match="localhost"):
-        guard.collect(drill_store(), request)
+        plan_collection(drill_store(), request).collection().run()
     assert len(drill_store().load(drill.id).events) == before
 
 
@@ -84,5 +83,5 @@ def test_remediation_on_a_stranger_is_refused_before_it_starts(drill: StartedDri
     incident.append(EventType.COMMAND_APPROVED, {"command_id": proposal.command_id,
                                                  "approver": "reviewer@lab"}, "reviewer@lab")
     with pytest.raises(OutsideLab, match="prod-db1"):
-        guard.execute(incident, proposal.command_id, "tester@lab", proposal.confirmation)
+        execute(incident, proposal.command_id, "tester@lab", proposal.confirmation)
     assert not [e for e in incident.state().events if e.type == EventType.COMMAND_STARTED]

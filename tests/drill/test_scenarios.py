@@ -14,8 +14,7 @@ from typing import Any
 import psutil
 import pytest
 
-from runbook.collect import CollectRequest
-from runbook.drill import guard
+from runbook.collect import CollectRequest, plan_collection
 from runbook.drill.lab import (
     drill_store,
     find_state,
@@ -139,7 +138,7 @@ def test_collectors_find_the_fault(lab: dict[str, Any], scenario_name: str) -> N
     request = CollectRequest(incident_id=started.id, collectors=names, actor="tester@lab",
                              inventories=[started.inventory],
                              **app_settings(started.known_hosts))
-    report = guard.collect(drill_store(), request)
+    report = plan_collection(drill_store(), request).collection().run()
     state = journal(started.id)
     runs = [e for e in state.evidence if e["host"] == scenario.fault_host
             and e.get("step") is None]
