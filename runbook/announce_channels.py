@@ -1,4 +1,7 @@
-"""Announcement channels the operator configures: Slack, a JSON webhook, email.
+"""Where announcements go: stdout, a file, and the channels the operator
+configures (Slack, a JSON webhook, email). A channel is a small class with
+`name` and `send(text) -> (delivered, error)`; channels know nothing of
+incidents (`runbook.announce` drafts and journals).
 
 `config_dir()/channels.yaml` names them:
 
@@ -20,24 +23,28 @@ login) is journalled as not sent and can be sent again.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import smtplib
 import ssl
+import sys
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, TextIO
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from runbook import paths
-from runbook.errors import SourceError
+from runbook.errors import RunbookError, SourceError
+from runbook.sanitize import clean_text
 from runbook.yamlsource import load_yaml, validate
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -166,12 +173,8 @@ def configured_channel(name: str, *, write: Callable[[str], object] | None = Non
     if config is None:
         return None
     if isinstance(config, FileConfig):
-        from runbook.announce import FileChannel
-
-        channel = FileChannel(Path(config.path))
+        channel: Any = FileChannel(Path(config.path))
     elif isinstance(config, StdoutConfig):
-        from runbook.announce import StdoutChannel
-
         channel = StdoutChannel(write)
     else:
         kinds: dict[type, Any] = {SlackConfig: SlackChannel, WebhookConfig: WebhookChannel,
@@ -191,6 +194,104 @@ def describe(name: str, config: Any) -> dict[str, Any]:
 
 
 # -- channels ------------------------------------------------------------------------------
+
+CHANNEL_FORMS = "stdout, file:PATH, or a channel named in channels.yaml"
+
+
+class Channel(Protocol):
+    name: str  # as journalled: "stdout", "file:/abs/path", or a configured name
+
+    def send(self, text: str) -> tuple[bool, str | None]:
+        """(delivered, error). Returns a failure as a value; raises only for our bugs."""
+        ...
+
+
+class StdoutChannel:
+    """Printed for the operator to paste where it belongs."""
+
+    name = "stdout"
+
+    def __init__(self, write: Callable[[str], object] | None = None) -> None:
+        self._write = write
+
+    def send(self, text: str) -> tuple[bool, str | None]:
+        text = clean_text(text)  # a terminal shows it: nothing from an alert may act on it
+        try:
+            if self._write is not None:
+                self._write(text)
+            else:
+                stream: TextIO = sys.stdout
+                stream.write(text if text.endswith("\n") else text + "\n")
+                stream.flush()
+        except OSError as exc:
+            return False, f"cannot write to stdout: {exc.strerror or exc}"
+        return True, None
+
+
+class FileChannel:
+    """Written to a file (replacing it), for another tool or a person to pick up."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path).expanduser().absolute()
+        self.name = f"file:{self.path}"
+
+    def send(self, text: str) -> tuple[bool, str | None]:
+        try:
+            save_to_file(clean_text(text), self.path)
+        except OSError as exc:
+            return False, f"cannot write {self.path}: {exc.strerror or exc}"
+        return True, None
+
+
+def channel_from_spec(spec: str, *, write: Callable[[str], object] | None = None) -> Channel:
+    """`stdout`, `file:PATH`, or a name from channels.yaml."""
+    text = spec.strip()
+    if text == "stdout":
+        return StdoutChannel(write)
+    kind, colon, rest = text.partition(":")
+    if colon and kind == "file" and rest.strip():
+        return FileChannel(Path(rest.strip()))
+    named = configured_channel(text, write=write)
+    if named is not None:
+        return named
+    raise RunbookError(f"no channel {spec!r}", f"a channel is {CHANNEL_FORMS}")
+
+
+def is_channel_spec(spec: str | None) -> bool:
+    if not spec:
+        return False
+    try:
+        channel_from_spec(spec)
+    except RunbookError:
+        return False
+    return True
+
+
+
+
+def save_to_file(text: str, path: Path) -> Path:
+    """Write the text to `path` whole (a temporary file renamed over it), so a
+    reader never sees half a message. Returns the absolute path."""
+    target = Path(path).expanduser().absolute()
+    blocking = next((p for p in (target.parent, *target.parent.parents)
+                     if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise NotADirectoryError(errno.ENOTDIR, f"{blocking} is not a directory", str(blocking))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
+
+
 
 
 class SlackChannel:

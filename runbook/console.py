@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.markdown import Markdown
@@ -12,14 +13,16 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from runbook.engine.catalog import Collector
-from runbook.engine.runner import CollectionReport
 from runbook.evidence import truncation_note
 from runbook.hosts import Host
 from runbook.incident import IncidentState, Status, StepStatus, format_duration, summarize
 from runbook.playbook import LoadedPlaybook
 from runbook.safe_output import SafeConsole
 from runbook.sanitize import clean_text
+
+if TYPE_CHECKING:  # the engine (and paramiko) load only for the commands that collect
+    from runbook.engine.catalog import Collector
+    from runbook.engine.runner import CollectionReport
 
 STEP_MARKS = {
     StepStatus.PENDING: ("·", "dim"),

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from runbook import announce, paths
+from runbook import announce_channels as channels
 from runbook.errors import JournalError, RunbookError
 from runbook.hosts import Host
 from runbook.incident import EventType
@@ -131,7 +132,7 @@ def test_draft_refuses_a_step_that_is_not_an_announcement() -> None:
 def test_the_file_channel_writes_the_exact_text_and_it_is_journalled(tmp_path: Path) -> None:
     incident = open_incident()
     text = "[SEV2] Checkout is slow\nünïcode and 'quotes'; $(not run)\n"
-    channel = announce.channel_from_spec(f"file:{tmp_path}/out/notice.txt")
+    channel = channels.channel_from_spec(f"file:{tmp_path}/out/notice.txt")
 
     event, delivered, error = announce.send(incident, "first-notice", text, channel, ACTOR)
 
@@ -152,7 +153,7 @@ def test_a_failed_send_is_journalled_as_unsent_with_its_text(tmp_path: Path) -> 
     outcomes = [announce.send(incident, "first-notice", "one", Broken(), ACTOR),
                 announce.send(incident, "first-notice", "two", Buggy(), ACTOR),
                 announce.send(incident, "first-notice", "three",
-                              announce.FileChannel(blocker / "x.txt"), ACTOR)]
+                              channels.FileChannel(blocker / "x.txt"), ACTOR)]
 
     assert [o[1] for o in outcomes] == [False, False, False]
     unsent = incident.state().announcements
@@ -196,18 +197,18 @@ def test_the_resolution_notice_goes_out_after_resolving_but_not_after_closing() 
 
 
 def test_channel_specs() -> None:
-    assert announce.channel_from_spec("stdout").name == "stdout"
-    assert announce.channel_from_spec("file:/tmp/x.txt").name == "file:/tmp/x.txt"
+    assert channels.channel_from_spec("stdout").name == "stdout"
+    assert channels.channel_from_spec("file:/tmp/x.txt").name == "file:/tmp/x.txt"
     for bad in ("slack:#ops", "file:", "", "email"):
         with pytest.raises(RunbookError, match="no channel") as caught:
-            announce.channel_from_spec(bad)
+            channels.channel_from_spec(bad)
         assert "file:PATH" in (caught.value.hint or "")
 
 
 def test_save_to_file_replaces_the_whole_file(tmp_path: Path) -> None:
     target = tmp_path / "deep" / "dir" / "notice.txt"
-    assert announce.save_to_file("first, and longer\n", target) == target
-    announce.save_to_file("second\n", target)
+    assert channels.save_to_file("first, and longer\n", target) == target
+    channels.save_to_file("second\n", target)
     assert target.read_text() == "second\n"
     assert [p.name for p in target.parent.iterdir()] == ["notice.txt"]  # no temp files left
 

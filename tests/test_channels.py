@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from runbook import paths
-from runbook.announce import channel_from_spec
 from runbook.announce_channels import (
     TEMPLATES,
     ChannelConfigError,
     SmtpChannel,
     SmtpConfig,
+    channel_from_spec,
     load_channels,
 )
 from runbook.lab import free_port

@@ -1,189 +1,14 @@
-"""The `runbook` command. Each subcommand is a thin call into the core."""
+"""The `runbook` command. Each subcommand is a thin call into the core.
+
+`root` holds the group and the shared plumbing; the modules below register
+their commands on it when imported here, and import only `root` themselves.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from datetime import datetime
-from pathlib import Path
-from typing import Any
 
-import click
-from rich.markup import escape
-
-from runbook import __version__, console
-from runbook.bugs import log_exception
-from runbook.errors import RunbookError, SourceError
-from runbook.safe_output import SafeConsole, echo, json_text
-from runbook.store import Incident, IncidentStore, default_actor
-
-out = SafeConsole(highlight=False, soft_wrap=False)
-EXIT_USER_ERROR = 2
-EXIT_INTERNAL = 70
-
-inventory_option = click.option(
-    "--inventory", "-i", "inventories", multiple=True, type=click.Path(path_type=Path),
-    help="Inventory file: runbook YAML, Ansible INI/YAML. Repeatable. "
-         "Default: the config dir's inventory.yaml, plus ~/.ssh/config aliases.")
-
-
-def ssh_options(parallel_default: int, parallel_max: int, what: str):  # noqa: ANN201
-    """--accept-new, --known-hosts, --parallel and --connect-timeout, the same
-    wherever runbook connects to hosts."""
-
-    def decorate(command):  # noqa: ANN001, ANN202
-        for option in reversed([
-            click.option("--accept-new", is_flag=True,
-                         help="Record unknown host keys (OpenSSH accept-new). Changed keys "
-                              "are always refused."),
-            click.option("--known-hosts", "known_hosts", multiple=True,
-                         type=click.Path(path_type=Path),
-                         help="known_hosts file(s) to check keys against (default: "
-                              "~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts); new keys are "
-                              "written to the first."),
-            click.option("--parallel", default=parallel_default, show_default=True,
-                         type=click.IntRange(1, parallel_max), help=f"Hosts {what} at once."),
-            click.option("--connect-timeout", default=10.0, show_default=True, type=float,
-                         help="Seconds to connect and authenticate, per host."),
-        ]):
-            command = option(command)
-        return command
-
-    return decorate
-
-
-json_option = click.option("--json", "as_json_output", is_flag=True,
-                           help="Print machine-readable JSON instead of tables.")
-
-
-class Context:
-    def __init__(self, actor: str | None) -> None:
-        self.actor = actor or default_actor()
-        self.store = IncidentStore()
-
-    def incident(self, text: str) -> Incident:
-        return Incident(self.store, self.store.resolve_id(text))
-
-
-pass_context = click.make_pass_decorator(Context)
-
-
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="runbook")
-@click.option("--as", "actor", metavar="NAME", envvar="RUNBOOK_ACTOR",
-              help="Who is acting, for the journal (default: user@host; env RUNBOOK_ACTOR).")
-@click.pass_context
-def cli(ctx: click.Context, actor: str | None) -> None:
-    """Walk through an incident: detect, announce, scope, check, fix, report.
-
-    Every action lands in the incident's journal with a UTC timestamp and who
-    did it; `runbook show` replays it. Data lives in RUNBOOK_HOME (default: the
-    platform data dir).
-    """
-    ctx.obj = Context(actor)
-    if ctx.invoked_subcommand is None:
-        if sys.stdin.isatty() and sys.stdout.isatty():
-            _run_tui(ctx.obj, None, [], {})
-        else:
-            _overview(ctx.obj)
-
-
-def _run_tui(context: Context, incident_id: str | None, inventories: list[Path],
-             settings: dict[str, Any]) -> None:
-    from runbook.tui.app import RunbookApp
-
-    RunbookApp(context.store, incident_id, context.actor, inventories, settings).run()
-
-
-def _overview(context: Context) -> None:
-    open_ones = [s for s in context.store.all() if str(s.status) != "closed"]
-    if open_ones:
-        out.print(console.incident_list(open_ones))
-        out.print("Resume one with [bold]runbook show ID[/], or start another with "
-                  "[bold]runbook new[/].")
-    else:
-        out.print("No open incidents. Start one:\n"
-                  "  runbook new --playbook generic-host --host localhost --title 'what is wrong'\n"
-                  "See [bold]runbook --help[/] for every command.")
-
-
-# -- plumbing -----------------------------------------------------------------
-
-
-def parse_size(text: str) -> int:
-    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
-    number, unit = text[:-1], text[-1:].upper()
-    if unit.isdigit():
-        number, unit = text, ""
-    if unit not in units or not number.replace(".", "", 1).isdigit():
-        raise RunbookError(f"{text!r} is not a size", "like 500K, 64M or 1G")
-    return int(float(number) * units[unit])
-
-
-def _acknowledge(incident: Incident, moment: datetime, what: str) -> None:
-    console.error_console().print(f"{incident.id}: {what} at {console.utc_and_local(moment)}")
-
-
-def _warn(warnings: list[str]) -> None:
-    err = console.error_console()
-    for warning in warnings:
-        err.print(f"[yellow]warning:[/] {escape(warning)}")
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def _print_json(value: object) -> None:
-    echo(json_text(value))
-
-
-def _print_error(error: RunbookError) -> None:
-    err = console.error_console()
-    err.print(f"[bold red]error:[/] {escape(error.message)}", markup=True, highlight=False)
-    if error.hint:
-        err.print(f"  [dim]{escape(error.hint)}[/]")
-
-
-def run(entry: Callable[..., Any], args: list[str] | None = None) -> int:
-    """Run the CLI and turn every failure into a message and an exit status."""
-    try:
-        entry.main(args=args, prog_name="runbook", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.Abort:
-        console.error_console().print("aborted")
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except SourceError as exc:
-        _print_error(exc)
-        return EXIT_USER_ERROR
-    except RunbookError as exc:
-        _print_error(exc)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    except Exception:  # noqa: BLE001 - our bug: log it, never show a traceback
-        where = log_exception("cli")
-        console.error_console().print(
-            "[bold red]internal error[/]: this is a bug in runbook; nothing recorded was lost."
-            + (f" Details: {where}" if where else ""))
-        return EXIT_INTERNAL
-    return 0
-
-
-def main() -> None:
-    sys.exit(run(cli))
-
-
-# The commands register themselves on `cli` when their modules are imported.
-from runbook.cli import (  # noqa: E402,F401
+from runbook.cli import (  # noqa: F401 - imported for the commands they register
     collection,
     detection,
     drills,
@@ -193,3 +18,10 @@ from runbook.cli import (  # noqa: E402,F401
     remediation,
     reports,
 )
+from runbook.cli.root import EXIT_INTERNAL, EXIT_USER_ERROR, cli, run
+
+__all__ = ["EXIT_INTERNAL", "EXIT_USER_ERROR", "cli", "main", "run"]
+
+
+def main() -> None:
+    sys.exit(run(cli))

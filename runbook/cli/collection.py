@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from runbook import console
-from runbook.cli import (
+from runbook.cli.root import (
     Context,
     _print_json,
     cli,

@@ -12,7 +12,7 @@ import click
 from rich.markup import escape
 
 from runbook import console
-from runbook.cli import (
+from runbook.cli.root import (
     Context,
     _print_json,
     _warn,

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from runbook import console
-from runbook.cli import (
+from runbook.cli.root import (
     Context,
     _acknowledge,
     _iso,

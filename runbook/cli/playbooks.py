@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from runbook import console
-from runbook.cli import (
+from runbook.cli.root import (
     _print_error,
     _print_json,
     cli,

@@ -11,7 +11,7 @@ import click
 from rich.markup import escape
 
 from runbook import console
-from runbook.cli import (
+from runbook.cli.root import (
     Context,
     _acknowledge,
     _print_json,
@@ -293,6 +293,7 @@ def announce(context: Context, incident_id: str, step_id: str, destination: str 
     journalled as not sent (exit 1), so the notice is never lost.
     """
     from runbook import announce as announcements
+    from runbook import announce_channels as channels
 
     incident = context.incident(incident_id)
     state = incident.state()
@@ -308,17 +309,17 @@ def announce(context: Context, incident_id: str, step_id: str, destination: str 
         return
     if edit_file is not None:
         if not edit_file.exists():
-            written = announcements.save_to_file(text, edit_file)
+            written = channels.save_to_file(text, edit_file)
             err.print(f"draft written to {written}: edit it, then run the same command again "
                       "to send it (nothing sent yet)", markup=False)
             return
         text = edit_file.read_text(encoding="utf-8")
-    spec = destination or (step.channel if announcements.is_channel_spec(step.channel)
+    spec = destination or (step.channel if channels.is_channel_spec(step.channel)
                            else "stdout")
     if destination is None and step.channel and spec == "stdout":
         err.print(f"the step names channel {step.channel!r}, which runbook cannot send to yet: "
                   "printing it to paste there", markup=False)
-    channel = announcements.channel_from_spec(
+    channel = channels.channel_from_spec(
         spec, write=(lambda _text: None) if as_json_output else None)
     event, delivered, error = announcements.send(incident, step.id, text, channel,
                                                  context.actor)
@@ -364,6 +365,7 @@ def resend(context: Context, incident_id: str, destination: str | None, event_id
            as_json_output: bool) -> None:
     """Send an announcement that failed again, with its exact recorded text."""
     from runbook import announce as announcements
+    from runbook import announce_channels as channels
     from runbook.incident import EventType
 
     incident = context.incident(incident_id)
@@ -373,7 +375,7 @@ def resend(context: Context, incident_id: str, destination: str | None, event_id
         raise RunbookError(f"incident {incident.id} has no unsent announcement"
                            + (f" {event_id}" if event_id else ""),
                            "`runbook show ID` lists announcements and whether they were sent")
-    channel = announcements.channel_from_spec(
+    channel = channels.channel_from_spec(
         destination or str(entry["channel"]),
         write=(lambda _text: None) if as_json_output else None)
     event, delivered, error = announcements.send(incident, str(entry["step"]),

@@ -192,17 +192,7 @@ def ssh_opener(connection: Any, port: int, timeout: float) -> Callable[[], Any]:
     """A function opening a `direct-tcpip` channel from the SSH connection's host to
     its own 127.0.0.1:PORT (a new channel per HTTP connection)."""
     def open_channel() -> Any:
-        import paramiko
-
-        try:
-            return connection.transport.open_channel(
-                "direct-tcpip", ("127.0.0.1", port), ("127.0.0.1", 0), timeout=timeout)
-        except paramiko.ChannelException as exc:
-            raise ConnectionRefusedError(
-                111, f"{connection.host.name} refused a tunnel to 127.0.0.1:{port} "
-                     f"(nothing listening, or AllowTcpForwarding no): {exc}") from None
-        except paramiko.SSHException as exc:
-            raise OSError(f"SSH tunnel to {connection.host.name}: {exc}") from None
+        return connection.open_tunnel(port, timeout)
 
     return open_channel
 

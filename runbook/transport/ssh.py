@@ -395,6 +395,19 @@ class SshConnection:
         runner = self._runner
         return runner.stop_running() if runner is not None else True
 
+    def open_tunnel(self, port: int, timeout: float) -> paramiko.Channel:
+        """A `direct-tcpip` channel from the host to its own 127.0.0.1:PORT (what
+        `ssh -L` opens), for reading a service that listens on loopback only."""
+        try:
+            return self.transport.open_channel(
+                "direct-tcpip", ("127.0.0.1", port), ("127.0.0.1", 0), timeout=timeout)
+        except paramiko.ChannelException as exc:
+            raise ConnectionRefusedError(
+                111, f"{self.host.name} refused a tunnel to 127.0.0.1:{port} "
+                     f"(nothing listening, or AllowTcpForwarding no): {exc}") from None
+        except paramiko.SSHException as exc:
+            raise OSError(f"SSH tunnel to {self.host.name}: {exc}") from None
+
     def close(self) -> None:
         runner = self._runner
         if runner is not None:

@@ -113,7 +113,7 @@ class AnnounceScreen(Screen[bool]):
         self._deliver(self.query_one(TextArea).text, channel, f"sent via {name}")
 
     def action_save(self) -> None:
-        from runbook.announce import FileChannel
+        from runbook.announce_channels import FileChannel
 
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = (self.incident.store.directory(self.incident.id) / "announcements"
