@@ -15,7 +15,7 @@ import os
 from datetime import UTC, datetime
 
 from runbook.announce_channels import Channel
-from runbook.bugs import log_exception
+from runbook.bugs import internal_error
 from runbook.errors import RunbookError
 from runbook.incident import EventType, IncidentState, Status
 from runbook.journal import Event
@@ -59,8 +59,7 @@ def send(incident: Incident, step_id: str, text: str, channel: Channel,
     try:
         delivered, error = channel.send(text)
     except Exception:  # noqa: BLE001 - our bug in a channel; the text is still journalled
-        where = log_exception(f"announce via {channel.name}")
-        delivered, error = False, "internal error" + (f" (details in {where})" if where else "")
+        delivered, error = False, internal_error(f"announce via {channel.name}")
     event = record(incident, step_id, text, channel.name, delivered, error, actor)
     return event, delivered, error
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from runbook.clock import utc_iso
 from runbook.engine.catalog import Collector, expand
 from runbook.engine.results import CollectorRun
 from runbook.engine.runner import (
@@ -104,8 +105,8 @@ class CollectOutcome:
         return {
             "incident": self.incident_id,
             "all_answered": self.report.all_answered,
-            "started_at": self.report.started_at.isoformat(),
-            "ended_at": self.report.ended_at.isoformat(),
+            "started_at": utc_iso(self.report.started_at, "microseconds"),
+            "ended_at": utc_iso(self.report.ended_at, "microseconds"),
             "hosts": [{
                 "name": h.host.name, "state": str(h.state), "message": h.message,
                 "hint": h.hint,

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from runbook.clock import utc_iso
+
 DEFAULT_CAP = 64 * 1024 * 1024
 
 
@@ -96,8 +98,8 @@ class EvidenceRecord:
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
-        data["started_at"] = self.started_at.isoformat().replace("+00:00", "Z")
-        data["ended_at"] = self.ended_at.isoformat().replace("+00:00", "Z")
+        data["started_at"] = utc_iso(self.started_at, "microseconds")
+        data["ended_at"] = utc_iso(self.ended_at, "microseconds")
         data["duration_s"] = round((self.ended_at - self.started_at).total_seconds(), 3)
         return data
 

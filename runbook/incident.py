@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from runbook.clock import utc_iso
 from runbook.evidence import truncation_note
 from runbook.hosts import Host
 from runbook.journal import DamagedLine, Event
@@ -177,20 +178,16 @@ class IncidentState:
             "status": str(self.status),
             "playbook": self.playbook_name,
             "hosts": [h.name for h in self.hosts],
-            "started_at": _iso(self.opened_at),
-            "detected_at": _iso(self.detected_at),
-            "resolved_at": _iso(self.resolved_at),
+            "started_at": utc_iso(self.opened_at),
+            "detected_at": utc_iso(self.detected_at),
+            "resolved_at": utc_iso(self.resolved_at),
             "commander": self.roles.get("commander"),
             "scribe": self.roles.get("scribe"),
             "answers": dict(self.answers),
             "alert": dict(self.alert or {}),
             "elapsed": format_duration(reference - since) if reference and since else "",
-            "now": _iso(reference),
+            "now": utc_iso(reference),
         }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else None
 
 
 def format_duration(delta: Any) -> str:
@@ -420,49 +417,45 @@ def as_json(state: IncidentState) -> dict[str, Any]:
         "playbook": state.playbook_name,
         "playbook_problem": state.playbook_problem,
         "roles": dict(state.roles),
-        "opened_at": _iso(state.opened_at),
-        "detected_at": _iso(state.detected_at),
-        "resolved_at": _iso(state.resolved_at),
-        "closed_at": _iso(state.closed_at),
+        "opened_at": utc_iso(state.opened_at),
+        "detected_at": utc_iso(state.detected_at),
+        "resolved_at": utc_iso(state.resolved_at),
+        "closed_at": utc_iso(state.closed_at),
         "hosts": [h.as_record() for h in state.hosts],
         "current_step": current.step.id if current else None,
         "progress": {"finished": state.progress[0], "total": state.progress[1]},
         "steps": [
             {"id": s.step.id, "stage": s.stage, "kind": s.step.kind, "title": s.step.title,
              "status": str(s.status), "reason": s.reason, "answer": s.answer,
-             "updated_at": _iso(s.updated_at), "actor": s.actor}
+             "updated_at": utc_iso(s.updated_at), "actor": s.actor}
             for s in state.steps.values()
         ],
-        "host_problems": {h: {k: (_iso(v) if isinstance(v, datetime) else v)
+        "host_problems": {h: {k: (utc_iso(v) if isinstance(v, datetime) else v)
                               for k, v in p.items()} for h, p in state.host_problems.items()},
         "answers": dict(state.answers),
         "records": dict(state.records),
-        "evidence": [{k: (_iso(v) if isinstance(v, datetime) else v) for k, v in e.items()}
+        "evidence": [{k: (utc_iso(v) if isinstance(v, datetime) else v) for k, v in e.items()}
                      for e in state.evidence],
         "commands": [
             {"id": c.id, "step": c.step, "command": c.command, "hosts": c.hosts,
              "rollback": c.rollback, "review_required": c.review_required,
              "proposed_by": c.proposed_by, "approvals": c.approvals,
              "template": c.template, "commands": c.commands, "needs_root": c.needs_root,
-             "timeout": c.timeout, "proposed_at": _iso(c.proposed_at),
-             "started_at": _iso(c.started_at), "started_by": c.started_by,
+             "timeout": c.timeout, "proposed_at": utc_iso(c.proposed_at),
+             "started_at": utc_iso(c.started_at), "started_by": c.started_by,
              "executed": c.executed,
-             "results": [{k: (_iso(v) if isinstance(v, datetime) else v)
+             "results": [{k: (utc_iso(v) if isinstance(v, datetime) else v)
                           for k, v in r.items()} for r in c.results]}
             for c in state.commands.values()
         ],
-        "announcements": [{k: (_iso(v) if isinstance(v, datetime) else v) for k, v in a.items()}
+        "announcements": [{k: (utc_iso(v) if isinstance(v, datetime) else v) for k, v in a.items()}
                           for a in state.announcements],
-        "alerts": [{k: (_iso(v) if isinstance(v, datetime) else v) for k, v in a.items()}
+        "alerts": [{k: (utc_iso(v) if isinstance(v, datetime) else v) for k, v in a.items()}
                    for a in state.alerts],
         "timeline": [
-            {"id": e.id, "ts": _iso_precise(e.ts), "actor": e.actor, "type": e.type,
+            {"id": e.id, "ts": utc_iso(e.ts, "milliseconds"), "actor": e.actor, "type": e.type,
              "summary": summarize(e), "data": e.data}
             for e in state.events
         ],
         "damaged_lines": [{"line": d.line, "reason": d.reason} for d in state.damaged],
     }
-
-
-def _iso_precise(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from runbook.bugs import log_exception
+from runbook.bugs import internal_error, log_exception
 from runbook.engine.fanout import CANCELLED, FanOut
 from runbook.engine.runner import SUDO_REFUSED, sudo
 from runbook.errors import HostSelectionError, RunbookError
@@ -365,10 +365,9 @@ class Execution:
         try:
             return self._run_host(state, command, name)
         except Exception:  # noqa: BLE001 - our bug; the other hosts go on
-            where = log_exception(f"remediate {command.id} on {name}")
             result = ExecutionResult(
                 name, command.commands.get(name, ""), ExecStatus.ERROR,
-                message="internal error" + (f" (details in {where})" if where else ""))
+                message=internal_error(f"remediate {command.id} on {name}"))
             self._record(command, result)
             return result
 

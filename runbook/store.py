@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook import paths
+from runbook.clock import utc_iso
 from runbook.errors import IncidentNotFound, JournalError, RunbookError
 from runbook.hosts import Host
 from runbook.incident import EventType, IncidentState, Status, StepStatus, apply_events, fold
@@ -103,7 +104,7 @@ class IncidentStore:
             "commander": commander,
             "hosts": [h.as_record() for h in hosts],
             "alert": alert,
-            "detected_at": detected_at.isoformat() if detected_at else None,
+            "detected_at": utc_iso(detected_at, "microseconds"),
             "playbook": {
                 "name": playbook.playbook.name,
                 "source": str(playbook.path),
@@ -226,7 +227,7 @@ class Incident:
     def mark_detected(self, at: datetime, source: str, actor: str) -> Event:
         self._open_state()
         return self.append(EventType.DETECTED,
-                           {"at": at.astimezone(UTC).isoformat(), "source": source}, actor)
+                           {"at": utc_iso(at, "microseconds"), "source": source}, actor)
 
     def resolve(self, actor: str, summary: str | None = None) -> Event:
         self._open_state(allow_resolved=False)

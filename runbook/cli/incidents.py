@@ -12,7 +12,6 @@ from runbook import console
 from runbook.cli.root import (
     Context,
     _acknowledge,
-    _iso,
     _print_json,
     _run_tui,
     _warn,
@@ -22,6 +21,7 @@ from runbook.cli.root import (
     out,
     pass_context,
 )
+from runbook.clock import utc_iso
 from runbook.incident import as_json
 from runbook.playbook import find_playbook
 from runbook.safe_output import echo
@@ -80,7 +80,8 @@ def list_incidents(context: Context, status: str, as_json_output: bool) -> None:
         _print_json([{
             "id": s.id, "title": s.title, "status": str(s.status), "severity": s.severity,
             "drill": s.drill, "playbook": s.playbook_name, "hosts": [h.name for h in s.hosts],
-            "opened_at": _iso(s.opened_at), "resolved_at": _iso(s.resolved_at),
+            "opened_at": utc_iso(s.opened_at, "microseconds"),
+            "resolved_at": utc_iso(s.resolved_at, "microseconds"),
             "progress": {"finished": s.progress[0], "total": s.progress[1]},
             "damaged_lines": len(s.damaged),
         } for s in states])

@@ -133,10 +133,6 @@ def _warn(warnings: list[str]) -> None:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
 def _print_json(value: object) -> None:
     echo(json_text(value))
 

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from runbook.clock import utc_iso
 from runbook.detect.alert_rules import AlertRule, AlertRules
 from runbook.errors import RunbookError
 from runbook.hosts import Host, is_valid_host_name
@@ -119,7 +120,7 @@ class AlertOutcome:
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def as_json(self) -> dict[str, Any]:
-        return {"received_at": self.received_at.isoformat().replace("+00:00", "Z"),
+        return {"received_at": utc_iso(self.received_at, "microseconds"),
                 "status": self.status, "alertname": self.alertname, "labels": self.labels,
                 "incident": self.incident, "action": self.action, "hosts": self.hosts,
                 "playbook": self.playbook, "warnings": self.warnings}
@@ -367,4 +368,4 @@ def _one_line(text: str) -> str:
 def _iso(moment: datetime | None) -> str | None:
     if moment is None or moment.year < 2:  # Alertmanager's "zero time" for a firing alert
         return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_iso(moment, "microseconds")

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from runbook.clock import utc_iso
 from runbook.detect.record import redact_url
 from runbook.engine.findings import Finding, Level, Signal
 from runbook.errors import RunbookError
@@ -65,7 +66,7 @@ class ProbeReport:
                 "max": max(values), "min": min(values)}
 
     def as_json(self) -> dict[str, Any]:
-        return {"url": self.url, "started_at": self.started_at.isoformat(),
+        return {"url": self.url, "started_at": utc_iso(self.started_at, "microseconds"),
                 "requests": len(self.attempts),
                 "answered": sum(1 for a in self.attempts if a.status is not None),
                 "timings_ms": {p: self.stats(p) for p in

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from runbook.clock import utc_iso
 from runbook.detect.thresholds import Quantity, Threshold, parse_quantity
 from runbook.engine.findings import Finding, Level, ParseContext, Signal
 from runbook.incident import format_duration
@@ -57,8 +58,8 @@ class Series:
 
     def as_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "source": self.source,
-                "last": str(self.last), "last_at": _iso(self.last_at), "peak": str(self.peak),
-                "peak_at": _iso(self.peak_at), "total": self.total, "points": self.points}
+                "last": str(self.last), "last_at": utc_iso(self.last_at), "peak": str(self.peak),
+                "peak_at": utc_iso(self.peak_at), "total": self.total, "points": self.points}
 
 
 @dataclass
@@ -74,7 +75,7 @@ class L2metReport:
 
     def as_json(self) -> dict[str, Any]:
         return {"lines": self.lines, "ignored_lines": self.ignored,
-                "bad_tokens": self.bad_tokens, "now": _iso(self.now),
+                "bad_tokens": self.bad_tokens, "now": utc_iso(self.now),
                 "series": [s.as_json() for s in self.series.values()],
                 "findings": [f.as_dict() for f in self.findings]}
 
@@ -145,20 +146,20 @@ def judge(report: L2metReport, thresholds: list[Threshold],
         for threshold in (t for t in thresholds if t.matches(series.name)):
             if threshold.crossed(value):
                 findings.append(threshold.finding(
-                    series.name, f"{shown} at {_iso(series.last_at)}", resource,
+                    series.name, f"{shown} at {utc_iso(series.last_at)}", resource,
                     source=series.source))
             elif threshold.text in series.first_crossed_at:
                 findings.append(Finding(
                     Level.INFO, Signal.INFO, resource,
                     f"{series.name} crossed {threshold.text} earlier (peak {series.peak} at "
-                    f"{_iso(series.peak_at)}), now {shown}"))
+                    f"{utc_iso(series.peak_at)}), now {shown}"))
         if stale is not None and series.last_at is not None:
             silent = now - series.last_at
             if silent > timedelta(seconds=stale):
                 findings.append(Finding(
                     Level.WARNING, Signal.ERRORS, resource,
                     f"no data for {format_duration(silent)} from {series.label} "
-                    f"(last at {_iso(series.last_at)})"))
+                    f"(last at {utc_iso(series.last_at)})"))
     if report.ignored or report.bad_tokens:
         findings.append(Finding(Level.INFO, Signal.INFO, "l2met",
                                 f"{report.ignored} of {report.lines} line(s) had no metric; "
@@ -193,8 +194,3 @@ def _parse_time(text: str) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z") \
-        if moment else None

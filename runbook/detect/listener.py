@@ -27,7 +27,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from runbook.bugs import log_exception
+from runbook.bugs import internal_error, log_exception
 from runbook.detect.alertmanager import AlertOutcome, AlertReceiver, parse_payload
 from runbook.errors import RunbookError
 
@@ -168,8 +168,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(500, exc.message)
             return
         except Exception:  # noqa: BLE001 - our bug: logged, and Alertmanager will retry
-            where = log_exception("alert listener")
-            self._refuse(500, "internal error" + (f" (details in {where})" if where else ""))
+            self._refuse(500, internal_error("alert listener"))
             return
         for outcome in outcomes:
             listener.on_outcome(outcome)

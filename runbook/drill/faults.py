@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from runbook.clock import utc_now_iso
 from runbook.drill.lab import (
     DrillLab,
     DrillLabError,
@@ -95,10 +96,6 @@ def _syslog_time(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).strftime("%b %e %H:%M:%S")
 
 
-def _iso(moment: datetime | None = None) -> str:
-    return (moment or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _named(name: str, code: str) -> list[str]:
     """argv for a Python child that `ps` shows under a service's name."""
     return ["/bin/bash", "-c", f'exec -a {shlex.quote(name)} "$0" -c "$1"', sys.executable, code]
@@ -114,7 +111,7 @@ class DiskFull:
         log = str(ctx.params.get("log", "/var/log/app/report-writer.log"))
         ctx.details.update(mount=str(ctx.params.get("mount", "/srv/data")), log=log)
         (ctx.root / "srv").mkdir(parents=True, exist_ok=True)
-        ctx.log(log, [f"{_iso()} report-writer[{os.getpid()}]: INFO started, writing "
+        ctx.log(log, [f"{utc_now_iso()} report-writer[{os.getpid()}]: INFO started, writing "
                       f"reports to {ctx.details['mount']}/reports"])
         return {"app_logs": log}
 
@@ -151,7 +148,7 @@ class DiskFull:
             except OSError as exc:
                 if exc.errno != errno.ENOSPC:
                     raise
-                errors.append(f"{_iso()} report-writer[{os.getpid()}]: ERROR write {name}: "
+                errors.append(f"{utc_now_iso()} report-writer[{os.getpid()}]: ERROR write {name}: "
                               f"[Errno {exc.errno}] {os.strerror(exc.errno)}; "
                               "report batch lost, retrying in 30s")
         if not errors:
@@ -381,7 +378,7 @@ class PortClosed:
     def inject(self, ctx: FaultContext) -> None:
         _stop_recorded(ctx, ctx.details.get("pid"))
         ctx.log(f"/var/log/app/{ctx.details['service']}.log",
-                [f"{_iso()} {ctx.details['service']}: received SIGTERM, shutting down; "
+                [f"{utc_now_iso()} {ctx.details['service']}: received SIGTERM, shutting down; "
                  f"no longer listening on {ctx.address}:{ctx.details['port']}"])
 
     def undo(self, ctx: FaultContext) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from runbook.clock import utc_iso
 from runbook.drill.lab import drill_store
 from runbook.drill.session import DRILL_STARTED, DRILL_STOPPED
 from runbook.errors import RunbookError
@@ -23,7 +24,7 @@ class HistoryEntry:
     finished: bool
 
     def as_json(self) -> dict[str, object]:
-        return {**vars(self), "started_at": self.started_at.isoformat()}
+        return {**vars(self), "started_at": utc_iso(self.started_at, "microseconds")}
 
 
 def history(trainee: str | None = None, store: IncidentStore | None = None) -> list[HistoryEntry]:

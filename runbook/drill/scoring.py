@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from runbook.clock import utc_iso
 from runbook.drill.scenario import Scenario, diagnosis_matches
 from runbook.drill.session import (
     DRILL_DIAGNOSED,
@@ -88,7 +89,7 @@ class DrillScore:
     def as_json(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario.name, "score": self.total, "trainee": self.trainee,
-            "seed": self.seed, "started_at": self.started_at.isoformat(),
+            "seed": self.seed, "started_at": utc_iso(self.started_at, "microseconds"),
             "timings": {k: (v.total_seconds() if v is not None else None)
                         for k, v in self.timings.items()},
             "diagnosis": {"stated": self.diagnosis.stated, "matched": self.diagnosis.matched,

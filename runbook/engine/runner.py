@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from runbook.bugs import log_exception
+from runbook.bugs import internal_error, log_exception
 from runbook.engine.catalog import Collector
 from runbook.engine.fanout import FanOut
 from runbook.engine.findings import Finding, ParseContext
@@ -118,9 +118,8 @@ class Collection:
         try:
             self._collect_host(result)
         except Exception:  # noqa: BLE001 - our bug; the other hosts go on
-            where = log_exception(f"host {result.host.name}")
             result.state = HostState.FAILED
-            result.message = "internal error" + (f" (details in {where})" if where else "")
+            result.message = internal_error(f"host {result.host.name}")
             self.observer.host_changed(result.host.name, result.state, result.message)
 
     def _collect_host(self, result: HostResult) -> None:
@@ -187,8 +186,7 @@ class Collection:
         try:
             work(connection, host, collector, result, *rest)
         except Exception:  # noqa: BLE001 - our bug; the other collectors go on
-            where = log_exception(f"collector {collector.name} on {host.name}")
-            message = "internal error" + (f" (details in {where})" if where else "")
+            message = internal_error(f"collector {collector.name} on {host.name}")
             with self._lock:
                 result.runs.append(CollectorRun(host.name, collector.name, RunStatus.ERROR,
                                                 message=message))

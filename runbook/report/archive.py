@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook import paths
+from runbook.clock import utc_iso
 from runbook.errors import IncidentNotFound, RunbookError
 from runbook.incident import EventType, IncidentState
 from runbook.sanitize import clean_text
@@ -116,10 +117,6 @@ class Hit:
 # -- building a document from the journal -------------------------------------------
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else None
-
-
 def document(state: IncidentState, incident_dir: Path | None = None) -> Document:
     from runbook.report.postmortem import incident_directory, render
     from runbook.report.redact import redactor
@@ -146,15 +143,15 @@ def document(state: IncidentState, incident_dir: Path | None = None) -> Document
             if result.get("exit_code") == 0:
                 remediation.append({"command": str(result.get("command") or command.command),
                                     "host": str(result.get("host")), "step": command.step,
-                                    "at": _iso(result.get("ts"))})
+                                    "at": utc_iso(result.get("ts"))})
     notes = [str(n.data.get("text", "")) for n in state.notes]
     answers = dict(state.answers)
     resolved = [str(e.data["summary"]) for e in state.events
                 if e.type == EventType.RESOLVED and e.data.get("summary")]
     doc = Document(
         id=state.id, title=state.title, severity=state.severity, status=str(state.status),
-        drill=state.drill, playbook=state.playbook_name, opened_at=_iso(state.opened_at),
-        resolved_at=_iso(state.resolved_at), closed_at=_iso(state.closed_at), hosts=hosts,
+        drill=state.drill, playbook=state.playbook_name, opened_at=utc_iso(state.opened_at),
+        resolved_at=utc_iso(state.resolved_at), closed_at=utc_iso(state.closed_at), hosts=hosts,
         roles=roles, resources=resources, remediation=remediation, findings=findings,
         answers=answers, texts={
             "title": state.title, "hosts": " ".join(hosts), "roles": " ".join(roles),
@@ -215,7 +212,7 @@ class Archive:
                  json.dumps(doc.roles), json.dumps(doc.resources),
                  json.dumps(doc.remediation, ensure_ascii=False),
                  json.dumps(doc.findings, ensure_ascii=False),
-                 json.dumps(doc.answers, ensure_ascii=False), _iso(datetime.now(UTC))))
+                 json.dumps(doc.answers, ensure_ascii=False), utc_iso(datetime.now(UTC))))
             self.db.execute(
                 f"INSERT INTO incident_text (rowid, {', '.join(TEXT_COLUMNS)}) "
                 f"VALUES (?, {', '.join('?' for _ in TEXT_COLUMNS)})",

@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
-from runbook.bugs import log_exception
+from runbook.bugs import internal_error
 from runbook.errors import RunbookError
 from runbook.sanitize import clean_text
 from runbook.store import Incident
@@ -134,9 +134,7 @@ class AnnounceScreen(Screen[bool]):
             self.app.call_from_thread(self.notify, exc.message, severity="error")
             return
         except Exception:  # noqa: BLE001
-            where = log_exception("announce")
-            self.app.call_from_thread(self.notify, f"internal error; details in {where}",
-                                      severity="error")
+            self.app.call_from_thread(self.notify, internal_error("announce"), severity="error")
             return
         if delivered:
             self.app.call_from_thread(self.notify, f"{done} and recorded")

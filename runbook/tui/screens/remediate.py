@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Log, Static
 
-from runbook.bugs import log_exception
+from runbook.bugs import internal_error
 from runbook.errors import RunbookError
 from runbook.incident import CommandState
 from runbook.sanitize import clean_bytes
@@ -69,8 +69,7 @@ class RemediateScreen(Screen[bool]):
             self.app.call_from_thread(self._refused, exc.message, exc.hint)
             return
         except Exception:  # noqa: BLE001
-            where = log_exception("remediate prepare")
-            self.app.call_from_thread(self._refused, "internal error", f"details in {where}")
+            self.app.call_from_thread(self._refused, internal_error("remediate prepare"), None)
             return
         self.app.call_from_thread(self._show_plan, command)
 
@@ -166,8 +165,7 @@ class RemediateScreen(Screen[bool]):
             self.running = False
             return
         except Exception:  # noqa: BLE001
-            where = log_exception("remediate execute")
-            self.app.call_from_thread(self.notify, f"internal error; details in {where}",
+            self.app.call_from_thread(self.notify, internal_error("remediate execute"),
                                       severity="error")
             self.running = False
             return
