@@ -25,7 +25,7 @@ import psutil
 import pytest
 from rich.console import Console
 
-from runbook import console
+from runbook.cli import console
 from runbook.collect import JournalRecorder
 from runbook.engine.catalog import BY_NAME, Collector
 from runbook.engine.runner import (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from runbook import console
+from runbook.cli import console
 from runbook.cli.root import (
     Context,
     _print_json,
@@ -55,9 +55,9 @@ def collect(context: Context, hosts: tuple[str, ...], incident_id: str | None,
     """
     from rich.live import Live
 
+    from runbook.cli.progress import LiveProgress
     from runbook.collect import CollectOutcome, CollectRequest, plan_collection
     from runbook.engine.runner import CollectionReport
-    from runbook.progress import LiveProgress
 
     request = CollectRequest(
         hosts=list(hosts), incident_id=incident_id, bundle=bundle,

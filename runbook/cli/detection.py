@@ -11,7 +11,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from runbook import console
+from runbook.cli import console
 from runbook.cli.root import (
     Context,
     _print_json,

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from runbook import console
+from runbook.cli import console
 from runbook.cli.root import (
     Context,
     _print_json,

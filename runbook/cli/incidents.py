@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from runbook import console
+from runbook.cli import console
 from runbook.cli.root import (
     Context,
     _acknowledge,

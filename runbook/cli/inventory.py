@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from runbook import console
+from runbook.cli import console
 from runbook.cli.root import (
     _print_json,
     _warn,

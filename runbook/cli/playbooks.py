@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from runbook import console
+from runbook.cli import console
 from runbook.cli.root import (
     _print_error,
     _print_json,

@@ -14,8 +14,9 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from runbook import __version__, console
+from runbook import __version__
 from runbook.bugs import log_exception
+from runbook.cli import console
 from runbook.errors import RunbookError, SourceError
 from runbook.safe_output import SafeConsole, echo, json_text
 from runbook.store import Incident, IncidentStore, default_actor
