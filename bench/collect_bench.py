@@ -127,8 +127,8 @@ def floor(host, lab, collectors, out_dir: Path) -> float:  # noqa: ANN001
 
 def measure_lab(kind: str, login_cost: float, sizes: list[int], baseline_sizes: list[int],
                 collectors, scratch: Path) -> dict[str, Any]:  # noqa: ANN001
+    from runbook.drill.sshd_lab import SshdLab
     from runbook.hosts import Host
-    from runbook.lab import SshdLab
 
     figures: dict[str, Any] = {"login_cost_s": login_cost, "runbook": {},
                                "openssh_parallel": {}}

@@ -106,7 +106,7 @@ def main() -> None:
     os.environ["RUNBOOK_HOME"] = str(scratch / "home")
     env = {**os.environ}
     seed_incidents(args.incidents)
-    from runbook.lab import free_port
+    from runbook.drill.sshd_lab import free_port
 
     port = free_port()
     listener = start_listener(port, env)

@@ -279,8 +279,8 @@ def main() -> None:
     empty_ssh_config.write_text("")
     os.environ["RUNBOOK_SSH_CONFIG"] = str(empty_ssh_config)
 
+    from runbook.drill.sshd_lab import SshdLab
     from runbook.inventory import load_inventory
-    from runbook.lab import SshdLab
     from runbook.playbook import find_playbook
     from runbook.store import IncidentStore
 

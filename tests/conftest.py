@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from runbook.lab import SshdLab
+    from runbook.drill.sshd_lab import SshdLab
     from tests.fleet import Blackhole, DeadEndpoint
 
 

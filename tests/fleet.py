@@ -1,7 +1,7 @@
 """A fleet of real sshd daemons on loopback for the collection tests, and the
 ways a host can be broken: nothing listening, or a listener that never speaks.
 
-The daemons come from `runbook.lab.SshdLab`; this module only adds what the
+The daemons come from `runbook.drill.sshd_lab.SshdLab`; this module only adds what the
 tests need around it (Host objects, inventory files, broken endpoints).
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from runbook.drill.sshd_lab import SshdLab, find_sshd
 from runbook.hosts import Host
-from runbook.lab import SshdLab, find_sshd
 from runbook.transport.ssh import SshOptions
 
 # Each lab gets its own block of 127.0.0.x addresses, so a function-scoped lab

@@ -9,9 +9,9 @@ import sqlite3
 import pytest
 
 from runbook import paths
+from runbook.drill.sshd_lab import SshdLab
 from runbook.errors import IncidentNotFound, RunbookError
 from runbook.hosts import Host
-from runbook.lab import SshdLab
 from runbook.report import archive
 from runbook.report.archive import MARK_END, MARK_START, fts_query
 from runbook.store import Incident, IncidentStore

@@ -27,7 +27,7 @@ from runbook.announce_channels import (
     channel_from_spec,
     load_channels,
 )
-from runbook.lab import free_port
+from runbook.drill.sshd_lab import free_port
 from runbook.store import IncidentStore
 from runbook.templating import check_template, render_text
 from tests.conftest import run_cli

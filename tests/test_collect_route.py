@@ -17,10 +17,10 @@ import pytest
 
 from runbook.collect import CollectRequest, plan_collection
 from runbook.collect_worker import request_to_json
+from runbook.drill.sshd_lab import SshdLab
 from runbook.errors import HostSelectionError
 from runbook.hosts import Host
 from runbook.incident import EventType
-from runbook.lab import SshdLab
 from runbook.playbook import find_playbook
 from runbook.store import IncidentStore
 from tests.fleet import lab_hosts, write_inventory

@@ -27,6 +27,7 @@ from rich.console import Console
 
 from runbook.cli import console
 from runbook.collect import JournalRecorder
+from runbook.drill.sshd_lab import SshdLab, keygen
 from runbook.engine.catalog import BY_NAME, Collector
 from runbook.engine.runner import (
     Collection,
@@ -42,7 +43,6 @@ from runbook.evidence import EvidenceRecord, truncation_marker
 from runbook.hosts import Host
 from runbook.incident import EventType, IncidentState
 from runbook.inventory import Inventory, load_inventory
-from runbook.lab import SshdLab, keygen
 from runbook.playbook import find_playbook
 from runbook.store import IncidentStore
 from runbook.transport.base import HostState

@@ -24,10 +24,10 @@ from runbook import paths
 from runbook.detect.alert_rules import AlertRulesError, load_rules
 from runbook.detect.alertmanager import AlertReceiver, alert_host
 from runbook.detect.listener import AlertListener, parse_bind
+from runbook.drill.sshd_lab import free_port
 from runbook.errors import RunbookError
 from runbook.hosts import Host
 from runbook.incident import IncidentState
-from runbook.lab import free_port
 from runbook.store import IncidentStore
 
 TOKEN = "t0ken-for-tests"

@@ -26,9 +26,9 @@ import psutil
 import pytest
 
 from runbook.collect import JournalRecorder
+from runbook.drill.sshd_lab import SshdLab
 from runbook.engine.catalog import BY_NAME, Collector
 from runbook.engine.runner import Collection, CollectOptions, RunStatus
-from runbook.lab import SshdLab
 from runbook.playbook import find_playbook
 from runbook.store import IncidentStore
 from runbook.transport.base import HostState

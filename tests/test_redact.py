@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from runbook import paths
+from runbook.drill.sshd_lab import SshdLab
 from runbook.errors import SourceError
-from runbook.lab import SshdLab
 from runbook.report import archive
 from runbook.report.config import ConfigError, redact_patterns
 from runbook.report.redact import KEY_MASK, MASK, Redactor, redactor

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from runbook import paths, remediate
+from runbook.drill.sshd_lab import SshdLab
 from runbook.errors import HostSelectionError, RunbookError, TemplateError
 from runbook.hosts import Host
 from runbook.incident import EventType, IncidentState, as_json
-from runbook.lab import SshdLab
 from runbook.playbook import find_playbook
 from runbook.store import Incident, IncidentStore
 from tests.conftest import run_cli

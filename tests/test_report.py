@@ -16,10 +16,10 @@ from markdown_it import MarkdownIt
 
 from runbook import paths, remediate
 from runbook.collect import JournalRecorder
+from runbook.drill.sshd_lab import SshdLab
 from runbook.engine.catalog import Collector
 from runbook.engine.runner import Collection, CollectOptions
 from runbook.hosts import Host
-from runbook.lab import SshdLab
 from runbook.playbook import find_playbook
 from runbook.report import markdown
 from runbook.report.labels import LABELS

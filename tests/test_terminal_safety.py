@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from runbook import paths
-from runbook.lab import SshdLab, free_port
+from runbook.drill.sshd_lab import SshdLab, free_port
 from tests.conftest import run_cli
 from tests.fleet import start_lab, write_inventory
 

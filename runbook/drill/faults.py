@@ -51,7 +51,7 @@ from runbook.drill.lab import (
     sshd_pid,
     stop_process,
 )
-from runbook.lab import free_port, wait_for_port
+from runbook.drill.sshd_lab import free_port, wait_for_port
 
 HOG_LIMIT = 16
 MEMORY_HOG_CEILING = 0.10  # of total RAM, whatever the scenario asks

@@ -32,9 +32,9 @@ from typing import Any
 import psutil
 
 from runbook import paths
+from runbook.drill.sshd_lab import LabHost, SshdLab, find_sshd, free_port, wait_for_port
 from runbook.errors import RunbookError
 from runbook.hosts import Host
-from runbook.lab import LabHost, SshdLab, find_sshd, free_port, wait_for_port
 from runbook.store import IncidentStore
 
 STATE_NAME = "state.json"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runbook.lab import find_sshd
+from runbook.drill.sshd_lab import find_sshd
 
 
 def require_drill_lab() -> None:

@@ -22,10 +22,10 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Log, Static
 
 from runbook import paths
+from runbook.drill.sshd_lab import SshdLab
 from runbook.engine.parsers import parse
 from runbook.incident import EventType, IncidentState, StepStatus
 from runbook.inventory import load_inventory
-from runbook.lab import SshdLab
 from runbook.playbook import find_playbook
 from runbook.store import Incident, IncidentStore
 from runbook.tui import app as app_module
