@@ -14,10 +14,10 @@ import pytest
 from textual.app import App
 from textual.pilot import Pilot
 
+from runbook import evidence_index
 from runbook.engine.findings import Finding, Level, Signal
 from runbook.evidence import truncation_marker
 from runbook.tui.screens.evidence import EvidenceScreen
-from runbook.tui.widgets import evidence_view
 from runbook.tui.widgets.evidence_view import EvidenceLines, EvidenceView
 
 pytestmark = pytest.mark.asyncio
@@ -122,14 +122,14 @@ async def test_first_screen_and_scrollbar_grow_while_indexing(
     scrollbar's range) grow, long before the index is complete."""
     path = tmp_path / "slow.stdout"
     path.write_bytes(b"first slow line\n" + BLOCK * 8)
-    monkeypatch.setattr(evidence_view, "CHUNK", 256 * 1024)
-    feed = evidence_view.EvidenceDocument._feed
+    monkeypatch.setattr(evidence_index, "CHUNK", 256 * 1024)
+    feed = evidence_index.EvidenceDocument._feed
 
-    def slow_feed(self: evidence_view.EvidenceDocument, data: bytes, base: int) -> None:
+    def slow_feed(self: evidence_index.EvidenceDocument, data: bytes, base: int) -> None:
         feed(self, data, base)
         time.sleep(0.05)
 
-    monkeypatch.setattr(evidence_view.EvidenceDocument, "_feed", slow_feed)
+    monkeypatch.setattr(evidence_index.EvidenceDocument, "_feed", slow_feed)
     app = EvidenceApp()
     async with run(app) as pilot:
         await app.push_screen(EvidenceScreen(path))
