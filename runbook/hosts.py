@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 
@@ -16,6 +17,40 @@ LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 def is_valid_host_name(name: str) -> bool:
     return bool(HOST_PATTERN.match(name))
+
+
+USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+BRACKETED = re.compile(r"^\[([^\]]+)\](?::([^:]*))?$")  # [::1]:2222
+
+
+def is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_target(text: str) -> tuple[str | None, str, int | None] | None:
+    """`[user@]host[:port]` (IPv6 as `[::1]:2222` or bare `::1`) as
+    (user, host, port), or None when it is not a usable target."""
+    user, at, rest = text.rpartition("@")
+    if at and not USER_NAME.match(user):
+        return None
+    bracketed = BRACKETED.match(rest)
+    if bracketed:
+        host, port_text = bracketed.groups()
+        if not is_ipv6(host):
+            return None
+    elif rest.count(":") == 1:
+        host, port_text = rest.split(":")
+    else:
+        host, port_text = rest, None
+    if not ((":" not in host and is_valid_host_name(host)) or is_ipv6(host)):
+        return None
+    if port_text is not None and not (port_text.isdigit() and 1 <= int(port_text) <= 65535):
+        return None
+    return (user if at else None), host, (int(port_text) if port_text is not None else None)
 
 
 @dataclass(frozen=True)

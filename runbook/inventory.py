@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import difflib
 import glob
-import ipaddress
 import re
 import shlex
 from collections.abc import Sequence
@@ -35,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from runbook import paths as runbook_paths
 from runbook.errors import HostSelectionError, InventoryError
-from runbook.hosts import LOCAL_NAMES, Host, is_valid_host_name
+from runbook.hosts import BRACKETED, LOCAL_NAMES, Host, is_ipv6, is_valid_host_name, parse_target
 from runbook.inventory_ansible import parse_ansible_ini, parse_ansible_yaml
 from runbook.yamlsource import line_of, load_yaml, validate
 
@@ -52,8 +51,6 @@ NAME_RULE = "letters, digits, '.', '-', '_' (no spaces or shell characters)"
 _SELECTOR_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                             "0123456789_.-:%@*?[],")
 _PREFIXES = ("group", "role", "tag", "project")
-_USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-_BRACKETED = re.compile(r"^\[([^\]]+)\](?::([^:]*))?$")
 _INI_SECTION = re.compile(r"^\s*\[[^\]]+\]\s*$")
 _SSH_KEYWORD = re.compile(r"^\s*(host|match|include)\s", re.IGNORECASE)
 # OpenSSH refuses Include nesting deeper than this (READCONF_MAX_DEPTH).
@@ -249,28 +246,6 @@ def parse_inventory_file(path: Path) -> Inventory:
         return _runbook_inventory(path, document)
     raise InventoryError(path, None, None, "not an inventory format runbook understands",
                          FORMATS)
-
-
-def parse_target(text: str) -> tuple[str | None, str, int | None] | None:
-    """`[user@]host[:port]` (IPv6 as `[::1]:2222` or bare `::1`) as
-    (user, host, port), or None when it is not a usable target."""
-    user, at, rest = text.rpartition("@")
-    if at and not _USER_NAME.match(user):
-        return None
-    bracketed = _BRACKETED.match(rest)
-    if bracketed:
-        host, port_text = bracketed.groups()
-        if not _is_ipv6(host):
-            return None
-    elif rest.count(":") == 1:
-        host, port_text = rest.split(":")
-    else:
-        host, port_text = rest, None
-    if not ((":" not in host and is_valid_host_name(host)) or _is_ipv6(host)):
-        return None
-    if port_text is not None and not (port_text.isdigit() and 1 <= int(port_text) <= 65535):
-        return None
-    return (user if at else None), host, (int(port_text) if port_text is not None else None)
 
 
 # --- runbook inventory YAML -------------------------------------------------------
@@ -586,19 +561,11 @@ def _split_selector(selector: str) -> list[str]:
 
 def _is_bracketed(selector: str) -> bool:
     """`[::1]:2222` or `root@[::1]` is an address, not a glob."""
-    return _BRACKETED.match(selector.rpartition("@")[2]) is not None
-
-
-def _is_ipv6(text: str) -> bool:
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
+    return BRACKETED.match(selector.rpartition("@")[2]) is not None
 
 
 def _is_address(text: str) -> bool:
-    return (":" not in text and is_valid_host_name(text)) or _is_ipv6(text)
+    return (":" not in text and is_valid_host_name(text)) or is_ipv6(text)
 
 
 def _read_text(path: Path) -> str:

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import HostSelectionError, InventoryError
+from runbook.hosts import parse_target
 from runbook.inventory import (
     Inventory,
     load_inventory,
     parse_inventory_file,
     parse_ssh_config,
-    parse_target,
 )
 from runbook.inventory_ansible import expand_host_pattern
 

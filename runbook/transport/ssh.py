@@ -24,7 +24,7 @@ from pathlib import Path
 
 import paramiko
 
-from runbook.hosts import Host
+from runbook.hosts import Host, parse_target
 from runbook.transport.base import CommandOutcome, HostError, HostState, OutputCallback
 from runbook.transport.known_hosts import KnownHosts, Verdict, default_known_hosts_files
 from runbook.transport.runner_session import BOOTSTRAP, RunnerSession, RunnerUnavailable
@@ -276,8 +276,6 @@ def _handshake_error(host: Host, exc: BaseException, timeout: float) -> HostErro
 
 
 def _jump_from_text(text: str) -> Host:
-    from runbook.inventory import parse_target
-
     parsed = parse_target(text)
     if parsed is None:
         raise HostError(HostState.UNREACHABLE, f"jump host {text!r} is not [user@]host[:port]")
