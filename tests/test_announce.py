@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from runbook import announce, paths
-from runbook import announce_channels as channels
+from runbook import paths
+from runbook.announce import channels
+from runbook.announce import notices as announce
 from runbook.errors import JournalError, RunbookError
 from runbook.hosts import Host
 from runbook.incident import EventType

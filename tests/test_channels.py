@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from runbook import paths
-from runbook.announce_channels import (
+from runbook.announce.channels import (
     TEMPLATES,
     ChannelConfigError,
     SmtpChannel,

@@ -154,7 +154,7 @@ def test_cli_reads_a_file_and_a_command(tmp_path: Path) -> None:
     "runbook.detect.alertmanager", "runbook.detect.listener", "runbook.detect.alert_rules",
     "runbook.detect.http_probe", "runbook.detect.supervisord", "runbook.detect.l2met",
     "runbook.detect.json_stats", "runbook.detect.prometheus", "runbook.detect.record",
-    "runbook.announce_channels",
+    "runbook.announce.channels",
 ])
 def test_detection_modules_do_not_import_textual(module: str) -> None:
     import subprocess

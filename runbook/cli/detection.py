@@ -1,4 +1,4 @@
-"""Detection and channels (runbook/detect/, runbook/announce_channels.py)."""
+"""Detection and channels (runbook/detect/, runbook/announce/channels.py)."""
 
 from __future__ import annotations
 
@@ -317,7 +317,7 @@ def _detected(context: Context, source: str, target: str, command: str, findings
 @json_option
 def channels(as_json_output: bool) -> None:
     """List the announcement channels in channels.yaml (never their secrets)."""
-    from runbook.announce_channels import channels_path, describe, load_channels
+    from runbook.announce.channels import channels_path, describe, load_channels
 
     described = [describe(name, config) for name, config in load_channels().items()]
     if as_json_output:

@@ -1,4 +1,4 @@
-"""Remediation and announcements (runbook/remediate.py, runbook/announce.py)."""
+"""Remediation and announcements (runbook/remediate.py, runbook/announce/notices.py)."""
 
 from __future__ import annotations
 
@@ -292,8 +292,8 @@ def announce(context: Context, incident_id: str, step_id: str, destination: str 
     The exact text is journalled with where it went. A send that fails is
     journalled as not sent (exit 1), so the notice is never lost.
     """
-    from runbook import announce as announcements
-    from runbook import announce_channels as channels
+    from runbook.announce import channels
+    from runbook.announce import notices as announcements
 
     incident = context.incident(incident_id)
     state = incident.state()
@@ -364,8 +364,8 @@ def _copy_to_clipboard(sequence: str) -> None:
 def resend(context: Context, incident_id: str, destination: str | None, event_id: str | None,
            as_json_output: bool) -> None:
     """Send an announcement that failed again, with its exact recorded text."""
-    from runbook import announce as announcements
-    from runbook import announce_channels as channels
+    from runbook.announce import channels
+    from runbook.announce import notices as announcements
     from runbook.incident import EventType
 
     incident = context.incident(incident_id)

@@ -48,7 +48,7 @@ class AnnounceScreen(Screen[bool]):
 
     @work(thread=True, exclusive=True)
     def action_redraft(self) -> None:
-        from runbook.announce import draft
+        from runbook.announce.notices import draft
 
         try:
             # Answers and alert labels fill the template; the draft is shown (and so
@@ -73,7 +73,7 @@ class AnnounceScreen(Screen[bool]):
     def action_send(self) -> None:
         """Pick a channel from channels.yaml (read here, off the screen's thread);
         the send itself runs in another worker."""
-        from runbook.announce_channels import channels_path, describe, load_channels
+        from runbook.announce.channels import channels_path, describe, load_channels
 
         try:
             channels = load_channels()
@@ -103,7 +103,7 @@ class AnnounceScreen(Screen[bool]):
             return
 
         def channel() -> Any:
-            from runbook.announce_channels import configured_channel
+            from runbook.announce.channels import configured_channel
 
             found = configured_channel(name)
             if found is None:
@@ -113,7 +113,7 @@ class AnnounceScreen(Screen[bool]):
         self._deliver(self.query_one(TextArea).text, channel, f"sent via {name}")
 
     def action_save(self) -> None:
-        from runbook.announce_channels import FileChannel
+        from runbook.announce.channels import FileChannel
 
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = (self.incident.store.directory(self.incident.id) / "announcements"
@@ -126,7 +126,7 @@ class AnnounceScreen(Screen[bool]):
         """Send, and journal the outcome either way. Sent: back to the incident.
         Not sent: recorded as unsent (`runbook resend` retries it), and the text
         stays here to copy, save or send elsewhere."""
-        from runbook.announce import send
+        from runbook.announce.notices import send
 
         try:
             _, delivered, error = send(self.incident, self.step_id, text, channel(), self.actor)
@@ -145,7 +145,7 @@ class AnnounceScreen(Screen[bool]):
 
     @work(thread=True)
     def _record(self, text: str, channel: str, delivered: bool, error: str | None) -> None:
-        from runbook.announce import record
+        from runbook.announce.notices import record
 
         try:
             record(self.incident, self.step_id, text, channel, delivered, error, self.actor)

@@ -2,10 +2,10 @@
 through a channel, and journalled whether or not it got through.
 
 The channels themselves (stdout, file:PATH, Slack, webhooks, SMTP) are in
-`announce_channels` and know nothing of incidents; this module drafts the text
-and journals each send. A send that fails is still journalled (delivered:
-false) with its text, so an unsent notice is never lost and can be sent again
-by hand.
+`runbook.announce.channels` and know nothing of incidents; this module drafts
+the text and journals each send. A send that fails is still journalled
+(delivered: false) with its text, so an unsent notice is never lost and can be
+sent again by hand.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import base64
 import os
 from datetime import UTC, datetime
 
-from runbook.announce_channels import Channel
+from runbook.announce.channels import Channel
 from runbook.bugs import internal_error
 from runbook.errors import RunbookError
 from runbook.incident import EventType, IncidentState, Status
