@@ -1,4 +1,4 @@
-"""Remediation and announcements (runbook/remediate.py, runbook/announce/notices.py)."""
+"""Remediation and announcements (runbook/remediate/, runbook/announce/)."""
 
 from __future__ import annotations
 
