@@ -46,6 +46,12 @@ class EventType(StrEnum):
     RESOLVED = "incident.resolved"
     CLOSED = "incident.closed"
     REOPENED = "incident.reopened"
+    # A training drill's own events (runbook/drill/session.py): its lab, the
+    # trainee's diagnosis, and how it ended.
+    DRILL_STARTED = "drill.started"
+    DRILL_DIAGNOSED = "drill.diagnosed"
+    DRILL_STOPPED = "drill.stopped"
+    DRILL_ABORTED = "drill.aborted"
 
 
 class Status(StrEnum):

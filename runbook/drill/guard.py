@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 from runbook.errors import RunbookError
 from runbook.hosts import Host
-from runbook.incident import IncidentState
+from runbook.incident import EventType, IncidentState
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 
@@ -33,10 +33,9 @@ class OutsideLab(RunbookError):
 
 def lab_endpoints(state: IncidentState) -> dict[str, tuple[str, int]]:
     """name -> (address, port) of the drill's lab, from the journal."""
-    from runbook.drill.session import DRILL_STARTED
 
     for event in state.events:
-        if event.type == DRILL_STARTED:
+        if event.type == EventType.DRILL_STARTED:
             return {str(h["name"]): (str(h["address"]), int(h["port"]))
                     for h in event.data.get("lab", [])}
     return {}

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from runbook.clock import utc_iso
 from runbook.drill.lab import drill_store
-from runbook.drill.session import DRILL_STARTED, DRILL_STOPPED
 from runbook.errors import RunbookError
+from runbook.incident import EventType
 from runbook.store import IncidentStore
 
 
@@ -34,7 +34,7 @@ def history(trainee: str | None = None, store: IncidentStore | None = None) -> l
     store = store or drill_store()
     entries = []
     for state in store.all():
-        if not any(e.type == DRILL_STARTED for e in state.events):
+        if not any(e.type == EventType.DRILL_STARTED for e in state.events):
             continue
         try:
             result = score(state)
@@ -46,7 +46,7 @@ def history(trainee: str | None = None, store: IncidentStore | None = None) -> l
         entries.append(HistoryEntry(
             state.id, result.started_at, result.scenario.name, result.trainee, result.total,
             result.diagnosis.matched, took.total_seconds() if took else None,
-            any(e.type == DRILL_STOPPED for e in state.events)))
+            any(e.type == EventType.DRILL_STOPPED for e in state.events)))
     return sorted(entries, key=lambda e: e.started_at)
 
 

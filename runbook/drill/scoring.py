@@ -20,8 +20,6 @@ from typing import Any
 from runbook.clock import utc_iso
 from runbook.drill.scenario import Scenario, diagnosis_matches
 from runbook.drill.session import (
-    DRILL_DIAGNOSED,
-    DRILL_STARTED,
     drill_scenario,
     started_event,
 )
@@ -126,7 +124,7 @@ def score(state: IncidentState) -> DrillScore:
 
 def _started_at(state: IncidentState) -> datetime:
     for event in state.events:
-        if event.type == DRILL_STARTED:
+        if event.type == EventType.DRILL_STARTED:
             return event.ts
     raise AssertionError("started_event() already checked this")
 
@@ -147,7 +145,7 @@ def _stated(scenario: Scenario, events: list[Event]) -> list[tuple[Event, str]]:
     to the diagnosis question."""
     stated = []
     for event in events:
-        if event.type == DRILL_DIAGNOSED:
+        if event.type == EventType.DRILL_DIAGNOSED:
             stated.append((event, str(event.data.get("cause", ""))))
         elif event.type == EventType.ANSWER_RECORDED and \
                 event.data.get("step") == scenario.diagnosis_step:

@@ -31,11 +31,6 @@ from runbook.incident import EventType, IncidentState
 from runbook.playbook import find_playbook
 from runbook.store import Incident, IncidentStore
 
-DRILL_STARTED = "drill.started"
-DRILL_DIAGNOSED = "drill.diagnosed"
-DRILL_STOPPED = "drill.stopped"
-DRILL_ABORTED = "drill.aborted"
-
 
 @dataclass
 class StartedDrill:
@@ -89,7 +84,7 @@ def start_drill(name: str, actor: str, seed: int | None = None) -> StartedDrill:
         kind.inject(ctx)
         ctx.save()
         state.update(status="running")
-        incident.append(DRILL_STARTED, {
+        incident.append(EventType.DRILL_STARTED, {
             "scenario": scenario.name,
             "definition": scenario.model_dump(mode="json"),
             "source": str(loaded.path),
@@ -101,7 +96,7 @@ def start_drill(name: str, actor: str, seed: int | None = None) -> StartedDrill:
         }, actor)
     except BaseException as exc:
         teardown(state)
-        incident.append(DRILL_ABORTED, {"reason": str(exc) or type(exc).__name__}, actor)
+        incident.append(EventType.DRILL_ABORTED, {"reason": str(exc) or type(exc).__name__}, actor)
         raise
     assert lab.sshd is not None
     return StartedDrill(incident.id, scenario, seed, scenario.briefing, inventory,
@@ -143,7 +138,7 @@ def drill_scenario(state: IncidentState) -> Scenario:
 
 def started_event(state: IncidentState) -> dict[str, Any]:
     for event in state.events:
-        if event.type == DRILL_STARTED:
+        if event.type == EventType.DRILL_STARTED:
             return event.data
     raise RunbookError(f"{state.id} is not a started drill",
                        "start one with `runbook drill start NAME`")
@@ -155,7 +150,8 @@ def diagnose(drill_id: str, cause: str, actor: str) -> tuple[bool, str]:
     state = incident.state()
     scenario = drill_scenario(state)
     matched, why = diagnosis_matches(scenario, cause)
-    incident.append(DRILL_DIAGNOSED, {"cause": cause, "matched": matched, "why": why}, actor)
+    incident.append(EventType.DRILL_DIAGNOSED,
+                    {"cause": cause, "matched": matched, "why": why}, actor)
     return matched, why
 
 
@@ -185,7 +181,8 @@ def stop_drill(drill_id: str, actor: str) -> StoppedDrill:
         except Exception:  # noqa: BLE001 - teardown removes it anyway
             undone = False
     done = teardown(state)
-    incident.append(DRILL_STOPPED, {"fault_undone": undone, "teardown": done.lines()}, actor)
+    incident.append(EventType.DRILL_STOPPED,
+                    {"fault_undone": undone, "teardown": done.lines()}, actor)
     return StoppedDrill(incident.id, undone, done.lines())
 
 
@@ -199,7 +196,7 @@ def cleanup() -> list[tuple[str, list[str]]]:
         store = drill_store()
         incident_id = state.data.get("incident_id")
         if incident_id and (store.directory(incident_id) / "events.jsonl").exists():
-            Incident(store, incident_id).append(DRILL_STOPPED, {
+            Incident(store, incident_id).append(EventType.DRILL_STOPPED, {
                 "fault_undone": False, "teardown": lines, "by": "cleanup"}, "runbook-cleanup")
         results.append((state.drill_id, lines))
     strays = []
