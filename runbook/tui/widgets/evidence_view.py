@@ -619,6 +619,13 @@ class EvidenceView(Vertical):
             return
         document = self.document
         status = Text(no_wrap=True, overflow="ellipsis")
+        if document.truncated:
+            # First, so a narrow terminal cuts the file name rather than this.
+            cut = (f" TRUNCATED: kept {human_bytes(document.kept)} of "
+                   f"{human_bytes(document.total)} " if document.kept is not None
+                   and document.total is not None else " TRUNCATED ")
+            status.append(cut, style="reverse bold")
+            status.append("  ")
         status.append(clean_line(self.path.name), style="bold")
         status.append("  ")
         if document.error:
@@ -634,10 +641,4 @@ class EvidenceView(Vertical):
                 status.append(f"  {human_bytes(document.size)}")
             if self.searching and self.search_query is not None:
                 status.append("  searching…", style="italic")
-            if document.truncated:
-                status.append("  ")
-                cut = (f" TRUNCATED: kept {human_bytes(document.kept)} of "
-                       f"{human_bytes(document.total)} " if document.kept is not None
-                       and document.total is not None else " TRUNCATED ")
-                status.append(cut, style="reverse bold")
         self.query_one("#evidence-status", Static).update(status)
