@@ -15,7 +15,7 @@ from runbook.inventory import (
     parse_inventory_file,
     parse_ssh_config,
 )
-from runbook.inventory_ansible import expand_host_pattern
+from runbook.inventory.ansible import expand_host_pattern
 
 DATA = Path(__file__).parent / "data" / "inventory"
 
