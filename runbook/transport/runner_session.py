@@ -120,7 +120,7 @@ class RunnerSession:
         """Run one command through the runner. Its timeout counts from the moment
         the runner reports it started on the host, never from when it was asked
         for; past it, the runner stops the command's whole process group."""
-        run = _Run(next(self._ids), on_stdout, on_stderr, keep_background)
+        run = _Run(next(self._ids), on_stdout, on_stderr, keep_background or survive_disconnect)
         with self._runs_lock:
             if self._ended.is_set():
                 return _not_run(self.end_reason)
