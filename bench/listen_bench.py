@@ -65,8 +65,8 @@ def post(url: str, body: bytes, timeout: float = 300) -> tuple[float, dict[str, 
 
 def seed_incidents(count: int) -> None:
     """Other incidents in the store, closed and open, as a real home has."""
+    from runbook.incident.store import IncidentStore
     from runbook.playbook import find_playbook
-    from runbook.store import IncidentStore
 
     store = IncidentStore()
     playbook = find_playbook("generic-host")

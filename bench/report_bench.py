@@ -50,7 +50,7 @@ COMMANDS = ("systemctl restart nginx", "systemctl restart postgresql", "logrotat
 
 def build_incident(store_root: Path, events: int, evidence: int) -> str:
     """A journal written directly (no fsync per event: this is test data)."""
-    from runbook.journal import Event, new_event_id
+    from runbook.incident.journal import Event, new_event_id
     from runbook.playbook import find_playbook
 
     rng = random.Random(5)
@@ -124,9 +124,9 @@ def timed(function, repeat: int = 3) -> float:
 
 
 def bench_export(events: int, evidence: int) -> dict:
+    from runbook.incident.store import IncidentStore
     from runbook.report.export import incident_export
     from runbook.report.postmortem import render
-    from runbook.store import IncidentStore
 
     store = IncidentStore()
     incident_id = build_incident(store.root, events, evidence)

@@ -280,9 +280,9 @@ def main() -> None:
     os.environ["RUNBOOK_SSH_CONFIG"] = str(empty_ssh_config)
 
     from runbook.drill.sshd_lab import SshdLab
+    from runbook.incident.store import IncidentStore
     from runbook.inventory import load_inventory
     from runbook.playbook import find_playbook
-    from runbook.store import IncidentStore
 
     figures: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

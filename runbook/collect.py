@@ -25,9 +25,9 @@ from runbook.engine.runner import (
 from runbook.errors import HostSelectionError, RunbookError
 from runbook.hosts import Host
 from runbook.incident import EventType, IncidentState
+from runbook.incident.store import Incident, IncidentStore
 from runbook.inventory import Inventory, load_inventory, select_among
 from runbook.playbook import find_playbook
-from runbook.store import Incident, IncidentStore
 from runbook.transport.base import HostError
 from runbook.transport.known_hosts import default_known_hosts_files
 from runbook.transport.ssh import SshOptions

@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from runbook.bugs import log_exception
 from runbook.errors import RunbookError
-from runbook.store import IncidentStore
+from runbook.incident.store import IncidentStore
 
 if TYPE_CHECKING:  # the engine is imported by the worker, not by the app that starts it
     from runbook.collect import CollectRequest

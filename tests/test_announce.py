@@ -15,8 +15,8 @@ from runbook.announce import notices as announce
 from runbook.errors import JournalError, RunbookError
 from runbook.hosts import Host
 from runbook.incident import EventType
+from runbook.incident.store import Incident, IncidentStore
 from runbook.playbook import find_playbook
-from runbook.store import Incident, IncidentStore
 from tests.conftest import run_cli
 
 ACTOR = "tester@lab"

@@ -90,7 +90,7 @@ def test_only_the_ssh_modules_import_paramiko_and_a_note_never_loads_it() -> Non
                 direct.add(module)
     assert direct == SSH_MODULES
     # The command line as a whole, and the commands that only write the journal.
-    loaded = loaded_by_each(["runbook.cli", "runbook.store", "runbook.incident",
+    loaded = loaded_by_each(["runbook.cli", "runbook.incident.store", "runbook.incident",
                              "runbook.cli.console"], ("paramiko",))
     assert {m: found for m, found in loaded.items() if found} == {}
 
@@ -159,7 +159,7 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_circles_among_the_package_modules() -> None:
     graph = import_graph()
-    assert "runbook.store" in graph["runbook.cli.incidents"]  # the walk sees imports
+    assert "runbook.incident.store" in graph["runbook.cli.incidents"]  # the walk sees imports
     assert circles(graph) == []
 
 

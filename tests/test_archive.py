@@ -12,9 +12,9 @@ from runbook import paths
 from runbook.drill.sshd_lab import SshdLab
 from runbook.errors import IncidentNotFound, RunbookError
 from runbook.hosts import Host
+from runbook.incident.store import Incident, IncidentStore
 from runbook.report import archive
 from runbook.report.archive import MARK_END, MARK_START, fts_query
-from runbook.store import Incident, IncidentStore
 from tests.conftest import run_cli
 from tests.fleet import lab_hosts
 from tests.test_report import (  # noqa: F401 - `playbook` is an autouse fixture

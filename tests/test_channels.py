@@ -28,7 +28,7 @@ from runbook.announce.channels import (
     load_channels,
 )
 from runbook.drill.sshd_lab import free_port
-from runbook.store import IncidentStore
+from runbook.incident.store import IncidentStore
 from runbook.templating import check_template, render_text
 from tests.conftest import run_cli
 

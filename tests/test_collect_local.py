@@ -13,8 +13,8 @@ from runbook.engine.catalog import Collector, expand
 from runbook.engine.runner import Collection, RunStatus
 from runbook.hosts import Host
 from runbook.incident import EventType
+from runbook.incident.store import IncidentStore
 from runbook.playbook import find_playbook
-from runbook.store import IncidentStore
 from runbook.transport.base import HostState
 from runbook.transport.local import LocalConnection
 

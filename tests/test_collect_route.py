@@ -21,8 +21,8 @@ from runbook.drill.sshd_lab import SshdLab
 from runbook.errors import HostSelectionError
 from runbook.hosts import Host
 from runbook.incident import EventType
+from runbook.incident.store import IncidentStore
 from runbook.playbook import find_playbook
-from runbook.store import IncidentStore
 from tests.fleet import lab_hosts, write_inventory
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -42,9 +42,9 @@ from runbook.errors import HostSelectionError, InventoryError
 from runbook.evidence import EvidenceRecord, truncation_marker
 from runbook.hosts import Host
 from runbook.incident import EventType, IncidentState
+from runbook.incident.store import IncidentStore
 from runbook.inventory import Inventory, load_inventory
 from runbook.playbook import find_playbook
-from runbook.store import IncidentStore
 from runbook.transport.base import HostState
 from runbook.transport.local import LocalConnection
 from runbook.transport.ssh import SshOptions
@@ -385,7 +385,7 @@ from runbook.collect import JournalRecorder
 from runbook.engine.runner import Collection, CollectOptions
 from runbook.hosts import Host
 from runbook.playbook import find_playbook
-from runbook.store import IncidentStore
+from runbook.incident.store import IncidentStore
 from runbook.transport.ssh import SshOptions
 
 given = json.loads(sys.argv[1])

@@ -28,7 +28,7 @@ from runbook.drill.sshd_lab import free_port
 from runbook.errors import RunbookError
 from runbook.hosts import Host
 from runbook.incident import IncidentState
-from runbook.store import IncidentStore
+from runbook.incident.store import IncidentStore
 
 TOKEN = "t0ken-for-tests"
 RULES = """\

@@ -18,7 +18,7 @@ from runbook.detect import http_probe, json_stats, prometheus
 from runbook.detect.thresholds import parse_threshold, parse_thresholds
 from runbook.engine.findings import Level
 from runbook.errors import RunbookError
-from runbook.store import IncidentStore
+from runbook.incident.store import IncidentStore
 from tests.conftest import run_cli
 
 STATS = {"db": {"pool": {"size": 10, "waiting": 7}, "primary": True},

@@ -12,7 +12,7 @@ from runbook.detect import l2met
 from runbook.detect.thresholds import parse_duration, parse_quantity, parse_threshold
 from runbook.engine.findings import Level, ParseContext
 from runbook.errors import RunbookError
-from runbook.store import IncidentStore
+from runbook.incident.store import IncidentStore
 from tests.conftest import run_cli
 
 LOG = "".join([

@@ -21,7 +21,7 @@ from runbook.detect import supervisord
 from runbook.drill.sshd_lab import SshdLab, free_port
 from runbook.engine.findings import Level
 from runbook.hosts import Host
-from runbook.store import IncidentStore
+from runbook.incident.store import IncidentStore
 from tests.conftest import run_cli
 from tests.fleet import lab_hosts, lab_options, write_inventory
 

@@ -29,8 +29,8 @@ from runbook.collect import JournalRecorder
 from runbook.drill.sshd_lab import SshdLab
 from runbook.engine.catalog import BY_NAME, Collector
 from runbook.engine.runner import Collection, CollectOptions, RunStatus
+from runbook.incident.store import IncidentStore
 from runbook.playbook import find_playbook
-from runbook.store import IncidentStore
 from runbook.transport.base import HostState
 from runbook.transport.runner_session import BOOTSTRAP, RunnerSession
 from tests.fleet import LOGIN_COST, lab_hosts, lab_options, start_lab

@@ -7,8 +7,8 @@ import pytest
 from runbook.errors import IncidentNotFound, JournalError, RunbookError
 from runbook.hosts import Host
 from runbook.incident import EventType, Status, StepStatus, as_json
+from runbook.incident.store import IncidentStore
 from runbook.playbook import find_playbook
-from runbook.store import IncidentStore
 
 WEB = Host(name="web1", address="10.0.0.5", project="shop", role="web", source="test")
 

@@ -13,13 +13,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from runbook.journal import Event, Journal
+from runbook.incident.journal import Event, Journal
 
 WRITER = textwrap.dedent("""
     import sys
     import time
     from pathlib import Path
-    from runbook.journal import Journal
+    from runbook.incident.journal import Journal
     journal = Journal(Path(sys.argv[1]))
     tag = sys.argv[2]
     size = int(sys.argv[3])

@@ -13,10 +13,10 @@ import pytest
 from runbook import paths
 from runbook.drill.sshd_lab import SshdLab
 from runbook.errors import SourceError
+from runbook.incident.store import Incident, IncidentStore
 from runbook.report import archive
 from runbook.report.config import ConfigError, redact_patterns
 from runbook.report.redact import KEY_MASK, MASK, Redactor, redactor
-from runbook.store import Incident, IncidentStore
 from tests.conftest import run_cli
 from tests.fleet import lab_hosts
 from tests.test_report import (  # noqa: F401 - `playbook` is an autouse fixture

@@ -21,8 +21,8 @@ from runbook.drill.sshd_lab import SshdLab
 from runbook.errors import HostSelectionError, RunbookError, TemplateError
 from runbook.hosts import Host
 from runbook.incident import EventType, IncidentState, as_json
+from runbook.incident.store import Incident, IncidentStore
 from runbook.playbook import find_playbook
-from runbook.store import Incident, IncidentStore
 from tests.conftest import run_cli
 from tests.fleet import DeadEndpoint, lab_hosts, lab_options, write_inventory
 

@@ -20,12 +20,12 @@ from runbook.drill.sshd_lab import SshdLab
 from runbook.engine.catalog import Collector
 from runbook.engine.runner import Collection, CollectOptions
 from runbook.hosts import Host
+from runbook.incident.store import Incident, IncidentStore
 from runbook.playbook import find_playbook
 from runbook.report import markdown
 from runbook.report.labels import LABELS
 from runbook.report.postmortem import render
 from runbook.sanitize import clean_line
-from runbook.store import Incident, IncidentStore
 from tests.conftest import run_cli
 from tests.fleet import lab_hosts, lab_options
 

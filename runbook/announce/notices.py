@@ -18,9 +18,9 @@ from runbook.announce.channels import Channel
 from runbook.bugs import internal_error
 from runbook.errors import RunbookError
 from runbook.incident import EventType, IncidentState, Status
-from runbook.journal import Event
+from runbook.incident.journal import Event
+from runbook.incident.store import Incident
 from runbook.playbook import AnnounceStep
-from runbook.store import Incident
 from runbook.templating import render_text
 
 # -- drafting and recording -----------------------------------------------------------

@@ -23,9 +23,9 @@ from runbook.cli.root import (
 )
 from runbook.clock import utc_iso
 from runbook.incident import as_json
+from runbook.incident.store import ROLES
 from runbook.playbook import find_playbook
 from runbook.safe_output import echo
-from runbook.store import ROLES
 
 
 @cli.command()

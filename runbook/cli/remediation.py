@@ -24,8 +24,8 @@ from runbook.cli.root import (
     ssh_options,
 )
 from runbook.errors import RunbookError
+from runbook.incident.store import Incident
 from runbook.safe_output import echo
-from runbook.store import Incident
 
 
 @cli.command()

@@ -18,8 +18,8 @@ from runbook import __version__
 from runbook.bugs import log_exception
 from runbook.cli import console
 from runbook.errors import RunbookError, SourceError
+from runbook.incident.store import Incident, IncidentStore, default_actor
 from runbook.safe_output import SafeConsole, echo, json_text
-from runbook.store import Incident, IncidentStore, default_actor
 
 out = SafeConsole(highlight=False, soft_wrap=False)
 EXIT_USER_ERROR = 2

@@ -33,9 +33,9 @@ from runbook.detect.alert_rules import AlertRule, AlertRules
 from runbook.errors import RunbookError
 from runbook.hosts import Host, is_valid_host_name
 from runbook.incident import EventType, Status
+from runbook.incident.store import Incident, IncidentStore
 from runbook.playbook import find_playbook
 from runbook.sanitize import clean_line
-from runbook.store import Incident, IncidentStore
 from runbook.templating import render_text
 
 SOURCE = "alertmanager"

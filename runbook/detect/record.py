@@ -17,8 +17,8 @@ from runbook.errors import RunbookError
 from runbook.evidence import EvidenceWriter
 from runbook.hosts import is_valid_host_name
 from runbook.incident import EventType, Status
-from runbook.journal import Event
-from runbook.store import Incident
+from runbook.incident.journal import Event
+from runbook.incident.store import Incident
 
 OPERATOR = "operator"  # evidence folder for a source measured from the operator's side
 

@@ -9,7 +9,7 @@ from runbook.clock import utc_iso
 from runbook.drill.lab import drill_store
 from runbook.errors import RunbookError
 from runbook.incident import EventType
-from runbook.store import IncidentStore
+from runbook.incident.store import IncidentStore
 
 
 @dataclass

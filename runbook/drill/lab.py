@@ -35,7 +35,7 @@ from runbook import paths
 from runbook.drill.sshd_lab import LabHost, SshdLab, find_sshd, free_port, wait_for_port
 from runbook.errors import RunbookError
 from runbook.hosts import Host
-from runbook.store import IncidentStore
+from runbook.incident.store import IncidentStore
 
 STATE_NAME = "state.json"
 MARKER = "RUNBOOK_DRILL"

@@ -24,7 +24,7 @@ from runbook.drill.session import (
     started_event,
 )
 from runbook.incident import EventType, IncidentState, StepStatus, format_duration
-from runbook.journal import Event
+from runbook.incident.journal import Event
 
 WEIGHTS = {"diagnosis": 40, "evidence": 20, "steps": 25, "time": 15}
 NOT_AN_ACTION = {EventType.OPENED, EventType.HOSTS_ADDED, EventType.DETECTED}

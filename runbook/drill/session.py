@@ -28,8 +28,8 @@ from runbook.drill.lab import (
 from runbook.drill.scenario import Scenario, diagnosis_matches, find_scenario
 from runbook.errors import RunbookError
 from runbook.incident import EventType, IncidentState
+from runbook.incident.store import Incident, IncidentStore
 from runbook.playbook import find_playbook
-from runbook.store import Incident, IncidentStore
 
 
 @dataclass

@@ -23,6 +23,7 @@ from runbook.errors import RunbookError
 from runbook.evidence import DEFAULT_CAP, EvidenceRecord, EvidenceWriter
 from runbook.hosts import Host
 from runbook.incident import CommandState, EventType, IncidentState, Status
+from runbook.incident.store import Incident
 from runbook.remediate.policy import (
     confirmation_matches,
     expected_confirmation,
@@ -34,7 +35,6 @@ from runbook.remediate.policy import (
     review_satisfied,
     same_person,
 )
-from runbook.store import Incident
 from runbook.transport.base import HostError
 from runbook.transport.ssh import SshOptions
 

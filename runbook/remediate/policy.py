@@ -25,10 +25,10 @@ from runbook.engine.runner import sudo
 from runbook.errors import HostSelectionError, RunbookError
 from runbook.hosts import Host
 from runbook.incident import CommandState, EventType, IncidentState, Status
+from runbook.incident.journal import Event
+from runbook.incident.store import Incident
 from runbook.inventory import select_among
-from runbook.journal import Event
 from runbook.playbook import RemediateStep
-from runbook.store import Incident
 from runbook.templating import render_command
 
 _NOT_A_NAME = frozenset({"me", "myself", "self", "i", "yes", "y", "ok", "okay", "approved",

@@ -401,7 +401,7 @@ def reindex(store: Any = None, path: Path | None = None) -> ReindexReport:
     """Rebuild the archive from the journals of every closed incident. The new file
     replaces the old one whole, so a search never sees it half built."""
     from runbook.bugs import log_exception
-    from runbook.store import IncidentStore
+    from runbook.incident.store import IncidentStore
 
     store = store or IncidentStore()
     target = path or archive_path()

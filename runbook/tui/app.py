@@ -16,7 +16,7 @@ from textual.screen import Screen
 
 from runbook import paths
 from runbook.errors import RunbookError
-from runbook.store import IncidentStore, default_actor
+from runbook.incident.store import IncidentStore, default_actor
 from runbook.tui.gc_pacing import GarbagePacer
 from runbook.tui.screens.home import HomeScreen
 from runbook.tui.screens.incident import IncidentScreen

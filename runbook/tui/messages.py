@@ -7,7 +7,7 @@ from typing import Any
 
 from textual.message import Message
 
-from runbook.journal import Replay
+from runbook.incident.journal import Replay
 
 
 @dataclass

@@ -13,9 +13,9 @@ from runbook.drill.lab import drill_store
 from runbook.drill.session import StartedDrill, app_settings, start_drill, stop_drill
 from runbook.hosts import Host
 from runbook.incident import EventType
+from runbook.incident.store import Incident, IncidentStore
 from runbook.playbook import find_playbook
 from runbook.remediate import execute, propose
-from runbook.store import Incident, IncidentStore
 from tests.drill.conftest import require_drill_lab
 
 

@@ -17,8 +17,8 @@ from textual.widgets import OptionList, TextArea
 
 from runbook.hosts import Host
 from runbook.incident import EventType
+from runbook.incident.store import Incident, IncidentStore
 from runbook.playbook import find_playbook
-from runbook.store import Incident, IncidentStore
 from runbook.tui.screens.announce import AnnounceScreen
 from runbook.tui.screens.incident import IncidentScreen
 from runbook.tui.screens.prompts import ChoicePrompt

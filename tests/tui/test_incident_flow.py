@@ -25,9 +25,9 @@ from runbook import paths
 from runbook.drill.sshd_lab import SshdLab
 from runbook.engine.parsers import parse
 from runbook.incident import EventType, IncidentState, StepStatus
+from runbook.incident.store import Incident, IncidentStore
 from runbook.inventory import load_inventory
 from runbook.playbook import find_playbook
-from runbook.store import Incident, IncidentStore
 from runbook.tui import app as app_module
 from runbook.tui.app import RunbookApp
 from runbook.tui.screens.announce import AnnounceScreen

@@ -21,8 +21,8 @@ from textual.widgets import Input
 from runbook.engine.parsers import parse
 from runbook.hosts import Host
 from runbook.incident import EventType, StepStatus
+from runbook.incident.store import Incident, IncidentStore
 from runbook.playbook import find_playbook
-from runbook.store import Incident, IncidentStore
 from runbook.tui.app import RunbookApp
 from runbook.tui.screens.evidence import EvidenceScreen
 from runbook.tui.screens.incident import IncidentScreen

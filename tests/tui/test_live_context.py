@@ -10,9 +10,9 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from runbook.hosts import Host
+from runbook.incident.store import IncidentStore
 from runbook.playbook import find_playbook
 from runbook.report import archive
-from runbook.store import IncidentStore
 from runbook.tui.app import RunbookApp
 from runbook.tui.screens.incident import IncidentScreen
 from runbook.tui.widgets.stage_list import StageList

@@ -31,10 +31,10 @@ from rich.console import Console
 from textual.app import App
 from textual.pilot import Pilot
 
-from runbook import journal, store
 from runbook.hosts import Host
+from runbook.incident import journal, store
+from runbook.incident.store import IncidentStore
 from runbook.playbook import find_playbook
-from runbook.store import IncidentStore
 from runbook.tui.app import RunbookApp
 from runbook.tui.screens.help import HelpScreen
 from runbook.tui.screens.home import HomeScreen

@@ -15,8 +15,8 @@ from textual.widgets import Footer, Static, TextArea
 
 from runbook.bugs import internal_error
 from runbook.errors import RunbookError
+from runbook.incident.store import Incident
 from runbook.sanitize import clean_text
-from runbook.store import Incident
 from runbook.tui.screens.prompts import ChoicePrompt
 
 

@@ -13,8 +13,8 @@ from textual.widgets import DataTable, Footer, Static
 
 from runbook.bugs import log_exception
 from runbook.incident import IncidentState
+from runbook.incident.store import IncidentStore
 from runbook.sanitize import clean_line
-from runbook.store import IncidentStore
 from runbook.tui.widgets.incident_header import SEVERITY_STYLE
 
 

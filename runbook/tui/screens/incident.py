@@ -20,7 +20,7 @@ from runbook.bugs import log_exception
 from runbook.collect_worker import SpareWorker
 from runbook.errors import RunbookError
 from runbook.incident import IncidentState
-from runbook.store import Incident, IncidentStore
+from runbook.incident.store import Incident, IncidentStore
 from runbook.tui.messages import (
     ActionFailed,
     CollectionDone,

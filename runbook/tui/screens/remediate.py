@@ -16,8 +16,8 @@ from textual.widgets import Footer, Input, Log, Static
 from runbook.bugs import internal_error
 from runbook.errors import RunbookError
 from runbook.incident import CommandState
+from runbook.incident.store import Incident
 from runbook.sanitize import clean_bytes
-from runbook.store import Incident
 
 
 class RemediateScreen(Screen[bool]):

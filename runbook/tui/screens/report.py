@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Markdown, Static
 
 from runbook.bugs import log_exception
-from runbook.store import Incident
+from runbook.incident.store import Incident
 
 
 class ReportScreen(Screen[None]):

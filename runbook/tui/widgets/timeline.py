@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from runbook.incident import IncidentState, summarize
-from runbook.journal import Event
+from runbook.incident.journal import Event
 from runbook.sanitize import clean_line, clean_text
 from runbook.tui.widgets.row_table import Column, RowTable
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from runbook.clock import utc_iso
 from runbook.evidence import truncation_note
 from runbook.hosts import Host
-from runbook.journal import DamagedLine, Event
+from runbook.incident.journal import DamagedLine, Event
 from runbook.playbook import Playbook
 
 

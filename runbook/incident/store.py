@@ -18,8 +18,8 @@ from runbook import paths
 from runbook.clock import utc_iso
 from runbook.errors import IncidentNotFound, JournalError, RunbookError
 from runbook.hosts import Host
-from runbook.incident import EventType, IncidentState, Status, StepStatus, apply_events, fold
-from runbook.journal import JOURNAL_NAME, Event, Journal, Replay
+from runbook.incident.journal import JOURNAL_NAME, Event, Journal, Replay
+from runbook.incident.state import EventType, IncidentState, Status, StepStatus, apply_events, fold
 from runbook.playbook import LoadedPlaybook, Severity
 
 ROLES = ("commander", "scribe", "communications", "subject-expert")
