@@ -171,8 +171,8 @@ class AlertReceiver:
         self.store = store
         self.rules = rules
         self.actor = actor
-        self._select = select_hosts or _ad_hoc_hosts
-        self._groups = GroupIndex(store)
+        self.select_hosts = select_hosts or _ad_hoc_hosts
+        self.groups = GroupIndex(store)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
 
@@ -234,7 +234,7 @@ class _GroupBatch:
 
     def _find_incident(self) -> None:
         receiver = self.receiver
-        for incident_id in receiver._groups.candidates(self.payload.groupKey):
+        for incident_id in receiver.groups.candidates(self.payload.groupKey):
             state = receiver.store.load(incident_id)
             if state.status in (Status.OPEN, Status.RESOLVED):
                 self.incident = Incident(receiver.store, incident_id)
@@ -270,7 +270,7 @@ class _GroupBatch:
         receiver = self.receiver
         rule = receiver.rules.pick(alert.labels)
         context = _template_context(alert, self.payload)
-        hosts = _rule_hosts(receiver, rule, context, outcome.warnings)
+        hosts = _rule_hosts(receiver.select_hosts, rule, context, outcome.warnings)
         loaded = find_playbook(rule.playbook)
         summary = alert.annotations.get("summary", "").strip()
         title = render_text(rule.title, context) if rule.title else \
@@ -278,7 +278,7 @@ class _GroupBatch:
         incident = receiver.store.create(
             playbook=loaded, hosts=hosts, title=_one_line(title), actor=receiver.actor,
             severity=rule.severity, alert=record, detected_at=alert.startsAt.astimezone(UTC))
-        receiver._groups.opened(self.payload.groupKey, incident.id)
+        receiver.groups.opened(self.payload.groupKey, incident.id)
         incident.append(EventType.ALERT_RECEIVED, record, receiver.actor)
         self.incident, self.status = incident, Status.OPEN
         self.seen = _LastStatus([record])
@@ -292,8 +292,10 @@ class _GroupBatch:
         self.pending = []
 
 
-def _rule_hosts(receiver: AlertReceiver, rule: AlertRule, context: dict[str, Any],
+def _rule_hosts(select: Any, rule: AlertRule, context: dict[str, Any],
                 warnings: list[str]) -> list[Host]:
+    """The hosts a rule's templates name, each refused whole unless it is a
+    host name; `select` turns the names into inventory hosts."""
     good: list[str] = []
     for template in rule.hosts:
         try:
@@ -306,7 +308,7 @@ def _rule_hosts(receiver: AlertReceiver, rule: AlertRule, context: dict[str, Any
         elif name:  # refused whole: never split, cleaned or quoted into a host
             warnings.append(f"not a host name, kept as a label only: {name[:80]!r}")
     try:
-        return list(receiver._select(good)) if good else []
+        return list(select(good)) if good else []
     except RunbookError as exc:
         warnings.append(f"hosts {', '.join(good)}: {exc.message}")
         return []
