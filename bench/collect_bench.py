@@ -47,7 +47,7 @@ def sessions_started(lab) -> dict[str, int]:  # noqa: ANN001
 
 
 def runbook_run(hosts, lab, collectors) -> dict[str, Any]:  # noqa: ANN001
-    from runbook.collect import JournalRecorder
+    from runbook.collection.collect import JournalRecorder
     from runbook.engine.runner import Collection, CollectOptions, RunStatus
     from runbook.incident.store import IncidentStore
     from runbook.playbook import find_playbook

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psutil
 
-from runbook.collect import JournalRecorder
+from runbook.collection.collect import JournalRecorder
 from runbook.engine.catalog import Collector, expand
 from runbook.engine.runner import Collection, RunStatus
 from runbook.hosts import Host
@@ -122,7 +122,7 @@ def test_a_parser_or_collector_bug_does_not_stop_other_collectors(monkeypatch) -
 
 
 def test_app_logs_named_for_a_collection_are_tailed_with_quoted_paths(tmp_path: Path) -> None:
-    from runbook.collect import CollectRequest, plan_collection
+    from runbook.collection.collect import CollectRequest, plan_collection
 
     odd = tmp_path / "app log; $(touch pwned).log"
     odd.write_text("line one\nERROR something broke\n")
@@ -143,8 +143,8 @@ def test_a_spare_worker_runs_the_request_it_is_given_then_nothing_is_left(
     takes the request on stdin, reports progress lines and records evidence."""
     import json
 
-    from runbook.collect import CollectRequest
-    from runbook.collect_worker import SpareWorker
+    from runbook.collection.collect import CollectRequest
+    from runbook.collection.worker import SpareWorker
 
     store = IncidentStore()
     incident = store.create(playbook=find_playbook("generic-host"), hosts=[LOCAL],

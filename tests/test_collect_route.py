@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook.collect import CollectRequest, plan_collection
-from runbook.collect_worker import request_to_json
+from runbook.collection.collect import CollectRequest, plan_collection
+from runbook.collection.worker import request_to_json
 from runbook.drill.sshd_lab import SshdLab
 from runbook.errors import HostSelectionError
 from runbook.hosts import Host
@@ -107,7 +107,7 @@ def test_the_apps_collection_reaches_a_host_by_its_journalled_port_and_user(
                              collectors=["uptime"], known_hosts=[sshd_fleet.known_hosts],
                              step="confirm-alert")
 
-    worker = subprocess.run([sys.executable, "-m", "runbook.collect_worker",
+    worker = subprocess.run([sys.executable, "-m", "runbook.collection.worker",
                              request_to_json(request)], capture_output=True, text=True,
                             timeout=60, cwd=ROOT)
 

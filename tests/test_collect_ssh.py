@@ -26,7 +26,7 @@ import pytest
 from rich.console import Console
 
 from runbook.cli import console
-from runbook.collect import JournalRecorder
+from runbook.collection.collect import JournalRecorder
 from runbook.drill.sshd_lab import SshdLab, keygen
 from runbook.engine.catalog import BY_NAME, Collector
 from runbook.engine.runner import (
@@ -381,7 +381,7 @@ import json, resource, sys
 from pathlib import Path
 import psutil
 from runbook.engine.catalog import Collector
-from runbook.collect import JournalRecorder
+from runbook.collection.collect import JournalRecorder
 from runbook.engine.runner import Collection, CollectOptions
 from runbook.hosts import Host
 from runbook.playbook import find_playbook

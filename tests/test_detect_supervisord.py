@@ -19,7 +19,7 @@ import pytest
 
 from runbook.detect import supervisord
 from runbook.drill.sshd_lab import SshdLab, free_port
-from runbook.engine.findings import Level
+from runbook.findings import Level
 from runbook.hosts import Host
 from runbook.incident.store import IncidentStore
 from tests.conftest import run_cli

@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from runbook.collect import JournalRecorder
+from runbook.collection.collect import JournalRecorder
 from runbook.drill.sshd_lab import SshdLab
 from runbook.engine.catalog import BY_NAME, Collector
 from runbook.engine.runner import Collection, CollectOptions, RunStatus

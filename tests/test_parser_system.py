@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runbook.engine.findings import Level, ParseContext
+from runbook.findings import Level, ParseContext
 from runbook.engine.parsers import parse
 from runbook.transport.local_metrics import snapshot
 

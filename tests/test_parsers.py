@@ -36,7 +36,7 @@ import pytest
 
 from runbook.engine import parsers
 from runbook.engine.catalog import COLLECTORS
-from runbook.engine.findings import Finding, Level, ParseContext, Signal
+from runbook.findings import Finding, Level, ParseContext, Signal
 from runbook.engine.parsers import PARSERS, parse
 
 DATA = Path(__file__).parent / "data" / "outputs"

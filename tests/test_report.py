@@ -15,7 +15,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from runbook import paths, remediate
-from runbook.collect import JournalRecorder
+from runbook.collection.collect import JournalRecorder
 from runbook.drill.sshd_lab import SshdLab
 from runbook.engine.catalog import Collector
 from runbook.engine.runner import Collection, CollectOptions

@@ -56,7 +56,7 @@ def collect(context: Context, hosts: tuple[str, ...], incident_id: str | None,
     from rich.live import Live
 
     from runbook.cli.progress import LiveProgress
-    from runbook.collect import CollectOutcome, CollectRequest, plan_collection
+    from runbook.collection.collect import CollectOutcome, CollectRequest, plan_collection
     from runbook.engine.runner import CollectionReport
 
     request = CollectRequest(

@@ -123,7 +123,7 @@ def drill_open(context: Context, drill_id: str) -> None:
 def drill_collect(context: Context, drill_id: str, step: str | None, bundle: str | None,
                   collectors: tuple[str, ...]) -> None:
     """Run collectors on the drill's lab hosts (refused for any host outside the lab)."""
-    from runbook.collect import CollectRequest, plan_collection
+    from runbook.collection.collect import CollectRequest, plan_collection
     from runbook.drill.lab import drill_store
     from runbook.drill.session import app_settings, drill_incident
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from runbook.clock import utc_iso
 from runbook.detect.record import redact_url
-from runbook.engine.findings import Finding, Level, Signal
+from runbook.findings import Finding, Level, Signal
 from runbook.errors import RunbookError
 
 KEEP_BODY = 1024 * 1024  # searched for --expect-body

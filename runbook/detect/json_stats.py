@@ -17,7 +17,7 @@ from typing import Any
 from runbook.detect.fetch import Fetched, fetch
 from runbook.detect.record import redact_url
 from runbook.detect.thresholds import Threshold
-from runbook.engine.findings import Finding, Level, Signal
+from runbook.findings import Finding, Level, Signal
 
 MAX_METRICS = 100_000
 

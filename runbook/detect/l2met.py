@@ -29,7 +29,7 @@ from typing import Any
 
 from runbook.clock import utc_iso
 from runbook.detect.thresholds import Quantity, Threshold, parse_quantity
-from runbook.engine.findings import Finding, Level, ParseContext, Signal
+from runbook.findings import Finding, Level, ParseContext, Signal
 from runbook.incident import format_duration
 
 _TOKEN = re.compile(r"(?<![^\s])(sample|count|measure)#(\S*)")

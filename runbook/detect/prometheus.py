@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from runbook.detect.fetch import fetch
 from runbook.detect.record import redact_url
 from runbook.detect.thresholds import Threshold
-from runbook.engine.findings import Finding, Level, Signal
+from runbook.findings import Finding, Level, Signal
 from runbook.errors import RunbookError
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from runbook.engine.findings import Finding, Level
+from runbook.findings import Finding, Level
 from runbook.errors import RunbookError
 from runbook.evidence import EvidenceWriter
 from runbook.hosts import is_valid_host_name

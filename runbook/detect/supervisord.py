@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from runbook.detect.record import redact_url
-from runbook.engine.findings import Finding, Level, Signal
+from runbook.findings import Finding, Level, Signal
 
 DEFAULT_PORT = 9001
 # supervisord's process states (supervisor/states.py ProcessStates).

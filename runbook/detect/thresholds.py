@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from runbook.engine.findings import Finding, Level, Signal
+from runbook.findings import Finding, Level, Signal
 from runbook.errors import RunbookError
 
 # Sizes are binary, as Heroku's runtime metrics (`sample#memory_total=40.9MB`) mean them.

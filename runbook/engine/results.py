@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from runbook.engine.findings import Finding
+from runbook.findings import Finding
 from runbook.evidence import EvidenceRecord
 from runbook.hosts import Host
 from runbook.transport.base import HostError, HostState

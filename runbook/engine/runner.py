@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from runbook.bugs import internal_error, log_exception
 from runbook.engine.catalog import Collector
 from runbook.engine.fanout import FanOut
-from runbook.engine.findings import Finding, ParseContext
+from runbook.findings import Finding, ParseContext
 from runbook.engine.results import (
     CollectionReport,
     CollectorRun,

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from runbook.collect import CollectRequest, plan_collection
+from runbook.collection.collect import CollectRequest, plan_collection
 from runbook.drill.guard import OutsideLab, refuse_outside_lab
 from runbook.drill.lab import drill_store
 from runbook.drill.session import StartedDrill, app_settings, start_drill, stop_drill

@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 import pytest
 
-from runbook.collect import CollectRequest, plan_collection
+from runbook.collection.collect import CollectRequest, plan_collection
 from runbook.drill.lab import (
     drill_store,
     find_state,

@@ -15,7 +15,7 @@ from textual.app import App
 from textual.pilot import Pilot
 
 from runbook import evidence_index
-from runbook.engine.findings import Finding, Level, Signal
+from runbook.findings import Finding, Level, Signal
 from runbook.evidence import truncation_marker
 from runbook.tui.screens.evidence import EvidenceScreen
 from runbook.tui.widgets.evidence_view import EvidenceLines, EvidenceView

@@ -7,7 +7,7 @@ parser bug or an output no parser expected cannot break collection.
 from __future__ import annotations
 
 from runbook.bugs import log_exception
-from runbook.engine.findings import Finding, Level, ParseContext, Parser, Signal
+from runbook.findings import Finding, Level, ParseContext, Parser, Signal
 
 from .df import parse_df
 from .dmesg import parse_dmesg

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from runbook.engine.findings import Finding, Level, Signal
+from runbook.findings import Finding, Level, Signal
 
 TIME = re.compile(r"^\d{1,2}:\d{2}:\d{2}$")
 MERIDIEM = {"AM", "PM"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from runbook.engine.findings import Finding, Level, ParseContext, Signal
+from runbook.findings import Finding, Level, ParseContext, Signal
 
 from ._common import Line, finding, fmt, number, numbered
 

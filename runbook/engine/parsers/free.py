@@ -8,7 +8,7 @@ half used warning; swap in use while available is low means the host pages.
 
 from __future__ import annotations
 
-from runbook.engine.findings import Finding, Level, ParseContext, Signal
+from runbook.findings import Finding, Level, ParseContext, Signal
 
 from ._common import Line, finding, fmt, numbered, size_mib
 

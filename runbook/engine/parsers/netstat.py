@@ -15,7 +15,7 @@ import socket
 from collections import Counter
 from dataclasses import dataclass
 
-from runbook.engine.findings import Finding, Level, ParseContext, Signal
+from runbook.findings import Finding, Level, ParseContext, Signal
 
 from ._common import Line, finding, integer, numbered, plural
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runbook.engine.findings import Finding, Level, ParseContext, Signal
+from runbook.findings import Finding, Level, ParseContext, Signal
 
 from ._common import Line, finding, integer, number, numbered, plural
 

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from runbook.engine.findings import Finding, Level, ParseContext, Signal
+from runbook.findings import Finding, Level, ParseContext, Signal
 
 from ._common import Line, cpu_findings, finding, fmt, integer, number, numbered, strip_time
 from .free import AVAILABLE_CRITICAL, AVAILABLE_WARNING

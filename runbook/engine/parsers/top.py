@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from runbook.engine.findings import Finding, Level, ParseContext, Signal
+from runbook.findings import Finding, Level, ParseContext, Signal
 
 from ._common import Line, cpu_findings, finding, integer, number, numbered, plural
 from .free import memory_findings

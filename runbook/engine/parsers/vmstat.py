@@ -10,7 +10,7 @@ is skipped. Judged over the remaining samples:
 
 from __future__ import annotations
 
-from runbook.engine.findings import Finding, Level, ParseContext, Signal
+from runbook.findings import Finding, Level, ParseContext, Signal
 
 from ._common import Line, cpu_findings, finding, fmt, number, numbered, plural
 

@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from runbook.engine.findings import Finding
+from runbook.findings import Finding
 from runbook.sanitize import clean_line
 from runbook.tui.widgets.evidence_view import EvidenceView
 

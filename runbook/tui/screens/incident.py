@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, TabbedContent, TabPane, Tabs
 
 from runbook.bugs import log_exception
-from runbook.collect_worker import SpareWorker
+from runbook.collection.worker import SpareWorker
 from runbook.errors import RunbookError
 from runbook.incident import IncidentState
 from runbook.incident.store import Incident, IncidentStore
@@ -347,10 +347,10 @@ class IncidentScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="collect")
     def run_collection(self, step: Any) -> None:
-        """Collect in a child process (runbook.collect_worker): the SSH work never
+        """Collect in a child process (runbook.collection.worker): the SSH work never
         competes with the screen for the interpreter lock. Progress arrives as
         JSON lines; the evidence goes into the journal as usual."""
-        from runbook.collect import CollectRequest
+        from runbook.collection.collect import CollectRequest
 
         # The step's selector goes to the worker as it is: it picks among the
         # incident's journalled hosts there (port, user and jump as recorded), and

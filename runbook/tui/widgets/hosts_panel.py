@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from runbook.engine.findings import Finding
+from runbook.findings import Finding
 from runbook.engine.results import FINISHED, PROBLEMS
 from runbook.incident import IncidentState
 from runbook.sanitize import clean_line

@@ -5,8 +5,8 @@ threads, paramiko's crypto) never competes with the screen for the interpreter
 lock. The journal is safe for several writers, so the child records into the
 incident exactly as an in-process collection would.
 
-    python -m runbook.collect_worker '{"incident_id": "...", "hosts": [...], ...}' [STORE_ROOT]
-    python -m runbook.collect_worker    # the same two, as lines on stdin
+    python -m runbook.collection.worker '{"incident_id": "...", "hosts": [...], ...}' [STORE_ROOT]
+    python -m runbook.collection.worker    # the same two, as lines on stdin
 
 The app starts the second form ahead of time, so the imports (0.4 s of CPU)
 are done before the operator presses `r`.
@@ -34,7 +34,7 @@ from runbook.errors import RunbookError
 from runbook.incident.store import IncidentStore
 
 if TYPE_CHECKING:  # the engine is imported by the worker, not by the app that starts it
-    from runbook.collect import CollectRequest
+    from runbook.collection.collect import CollectRequest
 
 
 class JsonLines:
@@ -58,7 +58,7 @@ class JsonLines:
 
 
 def request_from_json(text: str) -> CollectRequest:
-    from runbook.collect import CollectRequest
+    from runbook.collection.collect import CollectRequest
 
     data = json.loads(text)
     for key in ("known_hosts", "inventories"):
@@ -99,7 +99,7 @@ class SpareWorker:
     @staticmethod
     def _spawn() -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [*lowered_priority(), sys.executable, "-m", "runbook.collect_worker"],
+            [*lowered_priority(), sys.executable, "-m", "runbook.collection.worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
 
     def prepare(self) -> None:
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # The incidents directory the app uses (a drill has its own), not the default.
         store = IncidentStore(Path(args[1])) if len(args) > 1 else IncidentStore()
-        from runbook.collect import plan_collection
+        from runbook.collection.collect import plan_collection
 
         plan = plan_collection(store, request_from_json(args[0]))
         out.emit({"plan": {"incident": plan.incident.id, "hosts": [h.name for h in plan.hosts],
