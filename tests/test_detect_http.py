@@ -16,8 +16,8 @@ import pytest
 
 from runbook.detect import http_probe, json_stats, prometheus
 from runbook.detect.thresholds import parse_threshold, parse_thresholds
-from runbook.findings import Level
 from runbook.errors import RunbookError
+from runbook.findings import Level
 from runbook.incident.store import IncidentStore
 from tests.conftest import run_cli
 

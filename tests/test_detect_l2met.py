@@ -10,8 +10,8 @@ import pytest
 
 from runbook.detect import l2met
 from runbook.detect.thresholds import parse_duration, parse_quantity, parse_threshold
-from runbook.findings import Level, ParseContext
 from runbook.errors import RunbookError
+from runbook.findings import Level, ParseContext
 from runbook.incident.store import IncidentStore
 from tests.conftest import run_cli
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from runbook.findings import Level, ParseContext
 from runbook.engine.parsers import parse
+from runbook.findings import Level, ParseContext
 from runbook.transport.local_metrics import snapshot
 
 

@@ -36,8 +36,8 @@ import pytest
 
 from runbook.engine import parsers
 from runbook.engine.catalog import COLLECTORS
-from runbook.findings import Finding, Level, ParseContext, Signal
 from runbook.engine.parsers import PARSERS, parse
+from runbook.findings import Finding, Level, ParseContext, Signal
 
 DATA = Path(__file__).parent / "data" / "outputs"
 C, W, INFO = Level.CRITICAL, Level.WARNING, Level.INFO

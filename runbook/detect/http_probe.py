@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 from runbook.clock import utc_iso
 from runbook.detect.record import redact_url
-from runbook.findings import Finding, Level, Signal
 from runbook.errors import RunbookError
+from runbook.findings import Finding, Level, Signal
 
 KEEP_BODY = 1024 * 1024  # searched for --expect-body
 MAX_BODY = 64 * 1024 * 1024  # read (and timed) at most this much

@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 from runbook.detect.fetch import fetch
 from runbook.detect.record import redact_url
 from runbook.detect.thresholds import Threshold
-from runbook.findings import Finding, Level, Signal
 from runbook.errors import RunbookError
+from runbook.findings import Finding, Level, Signal
 
 
 @dataclass

@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from runbook.findings import Finding, Level
 from runbook.errors import RunbookError
 from runbook.evidence import EvidenceWriter
+from runbook.findings import Finding, Level
 from runbook.hosts import is_valid_host_name
 from runbook.incident import EventType, Status
 from runbook.incident.journal import Event

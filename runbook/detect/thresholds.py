@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from runbook.findings import Finding, Level, Signal
 from runbook.errors import RunbookError
+from runbook.findings import Finding, Level, Signal
 
 # Sizes are binary, as Heroku's runtime metrics (`sample#memory_total=40.9MB`) mean them.
 _TIME = {"us": 0.001, "µs": 0.001, "ms": 1.0, "s": 1000.0, "sec": 1000.0, "min": 60_000.0,

@@ -9,8 +9,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from runbook.findings import Finding
 from runbook.evidence import EvidenceRecord
+from runbook.findings import Finding
 from runbook.hosts import Host
 from runbook.transport.base import HostError, HostState
 

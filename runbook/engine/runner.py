@@ -22,7 +22,6 @@ from typing import Any, Protocol
 from runbook.bugs import internal_error, log_exception
 from runbook.engine.catalog import Collector
 from runbook.engine.fanout import FanOut
-from runbook.findings import Finding, ParseContext
 from runbook.engine.results import (
     CollectionReport,
     CollectorRun,
@@ -31,6 +30,7 @@ from runbook.engine.results import (
     RunStatus,
 )
 from runbook.evidence import DEFAULT_CAP, EvidenceRecord, EvidenceWriter, read_head
+from runbook.findings import Finding, ParseContext
 from runbook.hosts import Host
 from runbook.transport.base import CommandOutcome, Connection, HostError, HostState
 from runbook.transport.local import LocalConnection

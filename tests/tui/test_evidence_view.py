@@ -15,8 +15,8 @@ from textual.app import App
 from textual.pilot import Pilot
 
 from runbook import evidence_index
-from runbook.findings import Finding, Level, Signal
 from runbook.evidence import truncation_marker
+from runbook.findings import Finding, Level, Signal
 from runbook.tui.screens.evidence import EvidenceScreen
 from runbook.tui.widgets.evidence_view import EvidenceLines, EvidenceView
 

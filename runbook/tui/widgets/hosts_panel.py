@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from runbook.findings import Finding
 from runbook.engine.results import FINISHED, PROBLEMS
+from runbook.findings import Finding
 from runbook.incident import IncidentState
 from runbook.sanitize import clean_line
 from runbook.tui.widgets.row_table import Column, RowTable
