@@ -13,9 +13,10 @@ from typing import Any
 
 import click
 from rich.markup import escape
+from rich.text import Text
 
 from runbook import __version__
-from runbook.bugs import log_exception
+from runbook.bugs import report_bug
 from runbook.cli import console
 from runbook.errors import RunbookError, SourceError
 from runbook.incident.store import Incident, IncidentStore, default_actor
@@ -170,9 +171,8 @@ def run(entry: Callable[..., Any], args: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     except Exception:  # noqa: BLE001 - our bug: log it, never show a traceback
-        where = log_exception("cli")
+        bug = report_bug("cli")
         console.error_console().print(
-            "[bold red]internal error[/]: this is a bug in runbook; nothing recorded was lost."
-            + (f" Details: {where}" if where else ""))
+            Text(bug.message, style="bold red"), Text(bug.hint, style="dim") if bug.hint else "")
         return EXIT_INTERNAL
     return 0

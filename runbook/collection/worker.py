@@ -29,7 +29,7 @@ import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from runbook.bugs import log_exception
+from runbook.bugs import report_bug
 from runbook.errors import RunbookError
 from runbook.incident.store import IncidentStore
 
@@ -163,9 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         out.emit({"error": exc.message, "hint": exc.hint})
         return 2
     except Exception:  # noqa: BLE001 - our bug: logged, reported as a line
-        where = log_exception("collect worker")
-        out.emit({"error": "internal error during collection; what was collected is recorded",
-                  "hint": f"details in {where}"})
+        bug = report_bug("collect worker", kept="what was collected is recorded")
+        out.emit({"error": bug.message, "hint": bug.hint})
         return 70
     out.emit({"done": True, "all_answered": report.all_answered,
               "cancelled": collection.cancelled,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import traceback
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
@@ -14,7 +13,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from runbook import paths
+from runbook.bugs import report_bug
 from runbook.errors import RunbookError
 from runbook.incident.store import IncidentStore, default_actor
 from runbook.tui.gc_pacing import GarbagePacer
@@ -163,15 +162,8 @@ class RunbookApp(App[None]):
     def _handle_exception(self, error: Exception) -> None:
         # Our bug, not the operator's: the traceback goes to the log file, the
         # journal is untouched (every event was fsync'd when it was written).
-        log = paths.log_dir() / "runbook.log"
-        try:
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("a", encoding="utf-8") as handle:
-                handle.write("--- tui crash\n" + "".join(traceback.format_exception(error)))
-        except OSError:
-            pass
+        bug = report_bug("tui crash", error=error, kept="the app closed; nothing recorded was lost")
         super()._handle_exception(error)
         self._exit_renderables.clear()
         self._exit_renderables.append(
-            f"runbook hit an internal error and closed; nothing recorded was lost.\n"
-            f"Details: {log}\nRun `runbook` again to resume.")
+            "\n".join(filter(None, (bug.message, bug.hint, "Run `runbook` again to resume."))))

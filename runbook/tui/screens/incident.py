@@ -16,7 +16,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input, TabbedContent, TabPane, Tabs
 
-from runbook.bugs import log_exception
+from runbook.bugs import log_exception, report_bug
 from runbook.collection.worker import SpareWorker
 from runbook.errors import RunbookError
 from runbook.incident import IncidentState
@@ -157,9 +157,8 @@ class IncidentScreen(Screen[None]):
                 self.post_message(ActionFailed(exc.message, exc.hint))
                 return
             except Exception:  # noqa: BLE001
-                where = log_exception("tui intent")
-                self.post_message(ActionFailed(
-                    "internal error; nothing recorded was lost", f"details in {where}"))
+                bug = report_bug("tui intent")
+                self.post_message(ActionFailed(bug.message, bug.hint))
                 return
             if done:
                 self.app.call_from_thread(self.notify, done, timeout=2)

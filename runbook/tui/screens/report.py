@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Markdown, Static
 
-from runbook.bugs import log_exception
+from runbook.bugs import internal_error
 from runbook.incident.store import Incident
 
 
@@ -38,8 +38,8 @@ class ReportScreen(Screen[None]):
         try:
             self.text = render(self.incident.state())
         except Exception:  # noqa: BLE001
-            where = log_exception("report preview")
-            self.text = f"The report could not be rendered (details in {where})."
+            self.text = internal_error(
+                "report preview", kept="the report could not be rendered; the journal is intact")
         self.app.call_from_thread(self.query_one("#report", Markdown).update, self.text)
 
     @work(thread=True)
