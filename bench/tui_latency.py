@@ -235,11 +235,13 @@ async def pilot_press_sample(pilot: Any, screen: Any, count: int) -> list[float]
 
 async def measure(store: Any, incident_id: str, inventory: Path, known_hosts: Path,
                   presses: int, gap: float) -> dict[str, Any]:
+    from runbook.connect_settings import ConnectSettings
     from runbook.tui.app import RunbookApp
     from runbook.tui.screens.incident import IncidentScreen
 
-    app = RunbookApp(store, incident_id, actor="bench", inventories=[inventory],
-                     collect_settings={"known_hosts": [known_hosts]})
+    app = RunbookApp(store, incident_id, actor="bench",
+                     connect=ConnectSettings(inventories=(inventory,),
+                                             known_hosts=(known_hosts,)))
     figures: dict[str, Any] = {}
     async with app.run_test(size=SIZE) as pilot:
         probe = FrameProbe(app)

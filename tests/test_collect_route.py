@@ -17,6 +17,7 @@ import pytest
 
 from runbook.collection.collect import CollectRequest, plan_collection
 from runbook.collection.worker import request_to_json
+from runbook.connect_settings import ConnectSettings
 from runbook.drill.sshd_lab import SshdLab
 from runbook.errors import HostSelectionError
 from runbook.hosts import Host
@@ -90,7 +91,7 @@ def test_the_command_line_may_still_add_a_host_to_the_incident(sshd_fleet: SshdL
 
     plan = plan_collection(IncidentStore(), CollectRequest(
         hosts=[second.name], incident_id=incident_id, collectors=["uptime"],
-        inventories=[inventory]))
+        connect=ConnectSettings(inventories=(inventory,))))
 
     assert [h.name for h in plan.hosts] == [second.name]
     assert [h.name for h in IncidentStore().load(incident_id).hosts] == [first.name,
@@ -104,7 +105,8 @@ def test_the_apps_collection_reaches_a_host_by_its_journalled_port_and_user(
     lab2 = lab_hosts(sshd_fleet)[1]
     incident_id = incident_with([lab2])
     request = CollectRequest(hosts=["all"], add_hosts=False, incident_id=incident_id,
-                             collectors=["uptime"], known_hosts=[sshd_fleet.known_hosts],
+                             collectors=["uptime"],
+                             connect=ConnectSettings(known_hosts=(sshd_fleet.known_hosts,)),
                              step="confirm-alert")
 
     worker = subprocess.run([sys.executable, "-m", "runbook.collection.worker",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from pathlib import Path
 
 import click
 
@@ -13,13 +12,13 @@ from runbook.cli.root import (
     Context,
     _print_json,
     cli,
-    inventory_option,
+    connect_options,
     json_option,
     out,
     parse_size,
     pass_context,
-    ssh_options,
 )
+from runbook.connect_settings import ConnectSettings
 from runbook.engine.catalog import BUNDLES, COLLECTORS
 from runbook.errors import RunbookError
 
@@ -32,7 +31,7 @@ from runbook.errors import RunbookError
               help="A named set of collectors (default: full).")
 @click.option("--collector", "-c", "collector_names", multiple=True, metavar="NAME",
               help="One collector (repeatable). See `runbook collectors`.")
-@ssh_options(64, 1024, "collected")
+@connect_options(parallel=(64, 1024, "collected"))
 @click.option("--per-host", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Commands at once on each host, samplers aside (they start together); "
                    "an inventory host's runbook_per_host wins.")
@@ -40,14 +39,12 @@ from runbook.errors import RunbookError
               help="Keep at most this much of each output stream (K, M, G).")
 @click.option("--app-log", "app_logs", multiple=True, metavar="PATH",
               help="An application log file for the app-logs collector (repeatable).")
-@inventory_option
 @json_option
 @pass_context
 def collect(context: Context, hosts: tuple[str, ...], incident_id: str | None,
-            bundle: str | None, collector_names: tuple[str, ...], accept_new: bool,
-            known_hosts: tuple[Path, ...], parallel: int, connect_timeout: float,
-            per_host: int, max_output: str, app_logs: tuple[str, ...],
-            inventories: tuple[Path, ...], as_json_output: bool) -> None:
+            bundle: str | None, collector_names: tuple[str, ...], connect: ConnectSettings,
+            parallel: int, per_host: int, max_output: str, app_logs: tuple[str, ...],
+            as_json_output: bool) -> None:
     """Run diagnostic collectors on hosts in parallel and keep every output as evidence.
 
     Exit status: 0 when every host answered, 1 when some did not or a run ended
@@ -61,10 +58,9 @@ def collect(context: Context, hosts: tuple[str, ...], incident_id: str | None,
 
     request = CollectRequest(
         hosts=list(hosts), incident_id=incident_id, bundle=bundle,
-        collectors=list(collector_names), accept_new=accept_new,
-        known_hosts=list(known_hosts), parallel=parallel, per_host=per_host,
-        connect_timeout=connect_timeout, max_output=parse_size(max_output),
-        inventories=list(inventories), actor=context.actor, app_logs=list(app_logs))
+        collectors=list(collector_names), connect=connect, parallel=parallel,
+        per_host=per_host, max_output=parse_size(max_output), actor=context.actor,
+        app_logs=list(app_logs))
     plan = plan_collection(context.store, request)
     console.error_console().print(
         f"incident {plan.incident.id}: {len(plan.collectors)} collector(s) on "

@@ -17,12 +17,13 @@ from runbook.cli.root import (
     _print_json,
     _warn,
     cli,
-    inventory_option,
+    connect_options,
     json_option,
     out,
     parse_size,
     pass_context,
 )
+from runbook.connect_settings import ConnectSettings
 from runbook.errors import RunbookError
 from runbook.safe_output import echo
 
@@ -126,18 +127,15 @@ def probe(context: Context, url: str, count: int, timeout: float, interval: floa
 @click.option("--user", "username", metavar="NAME", help="inet_http_server username.")
 @click.option("--password", envvar="RUNBOOK_SUPERVISOR_PASSWORD", metavar="PASSWORD",
               help="inet_http_server password (env RUNBOOK_SUPERVISOR_PASSWORD).")
-@click.option("--timeout", default=10.0, show_default=True, type=float)
-@click.option("--accept-new", is_flag=True, help="Record an unknown SSH host key.")
-@click.option("--known-hosts", "known_hosts", multiple=True, type=click.Path(path_type=Path),
-              help="known_hosts file(s) for the SSH connection.")
-@inventory_option
+@click.option("--timeout", default=10.0, show_default=True, type=float,
+              help="Seconds to wait for supervisord to answer.")
+@connect_options()
 @incident_record_option
 @json_option
 @pass_context
 def supervisor(context: Context, url: str | None, host_selector: str | None, port: int,
-               username: str | None, password: str | None, timeout: float, accept_new: bool,
-               known_hosts: tuple[Path, ...], inventories: tuple[Path, ...],
-               incident_id: str | None, as_json_output: bool) -> None:
+               username: str | None, password: str | None, timeout: float,
+               connect: ConnectSettings, incident_id: str | None, as_json_output: bool) -> None:
     """supervisord's programs over XML-RPC; every program not RUNNING is a finding.
 
     Give the URL (http://127.0.0.1:9001/RPC2) or --host to tunnel over SSH.
@@ -151,17 +149,12 @@ def supervisor(context: Context, url: str | None, host_selector: str | None, por
         report = supervisord.check(url, username=username, password=password, timeout=timeout)
         target = report.where
     else:
-        from runbook.inventory import load_inventory
-        from runbook.transport.known_hosts import default_known_hosts_files
-        from runbook.transport.ssh import SshOptions
-
-        hosts = load_inventory(list(inventories)).select([host_selector or ""])
+        hosts = connect.inventory().select([host_selector or ""])
         if len(hosts) != 1:
             raise RunbookError(f"--host {host_selector} names {len(hosts)} hosts", "name one host")
         host = hosts[0]
-        options = SshOptions(connect_timeout=timeout, accept_new=accept_new,
-                             known_hosts_files=list(known_hosts) or default_known_hosts_files())
-        report = supervisord.check_host(host, port=port, ssh=options, username=username,
+        report = supervisord.check_host(host, port=port, ssh=connect.ssh_options(),
+                                        username=username,
                                         password=password, timeout=timeout)
         target = host.name
     _detected(context, "supervisord", target, f"supervisor.getAllProcessInfo at {report.where}",
@@ -242,7 +235,8 @@ def _command_output(command_line: str, timeout: float = 60.0) -> str:
 @click.argument("url", required=False)
 @click.option("--heartbeat", metavar="URL", help="Up when it answers 2xx, else down.")
 @threshold_option
-@click.option("--timeout", default=10.0, show_default=True, type=float)
+@click.option("--timeout", default=10.0, show_default=True, type=float,
+              help="Seconds to wait for supervisord to answer.")
 @incident_record_option
 @json_option
 @pass_context
@@ -268,7 +262,8 @@ def stats(context: Context, url: str | None, heartbeat: str | None,
 @click.option("--threshold", "threshold_text", metavar="OP VALUE",
               help="e.g. '>0': each series past it is a finding.")
 @click.option("--time", "at", metavar="TIME", help="Evaluate at this time (RFC 3339 or unix).")
-@click.option("--timeout", default=10.0, show_default=True, type=float)
+@click.option("--timeout", default=10.0, show_default=True, type=float,
+              help="Seconds to wait for supervisord to answer.")
 @incident_record_option
 @json_option
 @pass_context

@@ -110,8 +110,7 @@ def drill_open(context: Context, drill_id: str) -> None:
 
     launch = app_launch(drill_id)
     os.environ["RUNBOOK_HOME"] = str(launch.home)  # the store above is already resolved
-    RunbookApp(launch.store, launch.incident_id, context.actor, [launch.inventory],
-               launch.settings).run()
+    RunbookApp(launch.store, launch.incident_id, context.actor, launch.connect).run()
 
 
 @drill.command("collect")
@@ -125,7 +124,7 @@ def drill_collect(context: Context, drill_id: str, step: str | None, bundle: str
     """Run collectors on the drill's lab hosts (refused for any host outside the lab)."""
     from runbook.collection.collect import CollectRequest, plan_collection
     from runbook.drill.lab import drill_store
-    from runbook.drill.session import app_settings, drill_incident
+    from runbook.drill.session import drill_incident, lab_connect
 
     incident = drill_incident(drill_id)
     inventory, known_hosts = _drill_lab_files(incident.id)
@@ -136,8 +135,8 @@ def drill_collect(context: Context, drill_id: str, step: str | None, bundle: str
             raise RunbookError(f"{step!r} is not a collect step of drill {incident.id}")
         bundle, wanted = found.step.bundle, list(found.step.collectors)
     request = CollectRequest(incident_id=incident.id, bundle=bundle, collectors=wanted,
-                             actor=context.actor, step=step, inventories=[inventory],
-                             **app_settings(known_hosts))
+                             actor=context.actor, step=step,
+                             connect=lab_connect(inventory, known_hosts))
     # plan_collection refuses any target outside the lab (drill.guard).
     report = plan_collection(drill_store(), request).collection().run()
     out.print(console.collection_summary(incident.id, report))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -16,12 +15,14 @@ from runbook.cli.root import (
     _run_tui,
     _warn,
     cli,
+    connect_options,
     inventory_option,
     json_option,
     out,
     pass_context,
 )
 from runbook.clock import utc_iso
+from runbook.connect_settings import ConnectSettings
 from runbook.incident import as_json
 from runbook.incident.store import ROLES
 from runbook.playbook import find_playbook
@@ -213,15 +214,11 @@ def reopen(context: Context, incident_id: str, reason: str) -> None:
 
 @cli.command()
 @click.argument("incident_id", required=False)
-@click.option("--accept-new", is_flag=True, help="Record unknown host keys (accept-new).")
-@click.option("--known-hosts", "known_hosts", multiple=True, type=click.Path(path_type=Path),
-              help="known_hosts file(s) for collections started from the app.")
-@inventory_option
+@connect_options()
 @pass_context
-def tui(context: Context, incident_id: str | None, accept_new: bool,
-        known_hosts: tuple[Path, ...], inventories: tuple[Path, ...]) -> None:
-    """Open the app (what plain `runbook` does in a terminal), on INCIDENT_ID if given."""
-    settings: dict[str, Any] = {"accept_new": accept_new}
-    if known_hosts:
-        settings["known_hosts"] = list(known_hosts)
-    _run_tui(context, incident_id, list(inventories), settings)
+def tui(context: Context, incident_id: str | None, connect: ConnectSettings) -> None:
+    """Open the app (what plain `runbook` does in a terminal), on INCIDENT_ID if given.
+
+    The connection options apply to every collection and remediation started
+    from the app."""
+    _run_tui(context, incident_id, connect)

@@ -17,12 +17,12 @@ from runbook.cli.root import (
     _print_json,
     _warn,
     cli,
-    inventory_option,
+    connect_options,
     json_option,
     out,
     pass_context,
-    ssh_options,
 )
+from runbook.connect_settings import ConnectSettings
 from runbook.errors import RunbookError
 from runbook.incident.store import Incident
 from runbook.safe_output import echo
@@ -107,13 +107,11 @@ def approve(context: Context, incident_id: str, command_id: str, reviewer: str,
               help="Type the confirmation `propose` printed, e.g. \"run on 3 hosts\".")
 @click.option("--dry-run", is_flag=True,
               help="Show exactly what would run on each host; run and record nothing.")
-@ssh_options(16, 256, "run")
-@inventory_option
+@connect_options(parallel=(16, 256, "run"))
 @json_option
 @pass_context
 def execute(context: Context, incident_id: str, command_id: str, confirmation: str | None,
-            dry_run: bool, accept_new: bool, known_hosts: tuple[Path, ...], parallel: int,
-            connect_timeout: float, inventories: tuple[Path, ...],
+            dry_run: bool, connect: ConnectSettings, parallel: int,
             as_json_output: bool) -> None:
     """Run a proposed, reviewed command on its hosts, streaming the output.
 
@@ -123,8 +121,6 @@ def execute(context: Context, incident_id: str, command_id: str, confirmation: s
     refused (no approval, wrong confirmation, already run).
     """
     from runbook import remediate
-    from runbook.transport.known_hosts import default_known_hosts_files
-    from runbook.transport.ssh import SshOptions
 
     incident = context.incident(incident_id)
     if dry_run:
@@ -135,20 +131,10 @@ def execute(context: Context, incident_id: str, command_id: str, confirmation: s
         raise RunbookError("execute needs the typed confirmation",
                            f"--confirm \"{remediate.expected_confirmation(command)}\" "
                            "(or --dry-run to see what would run)")
-    jumps: dict[str, Any] = {}
-
-    def resolve_jump(text: str) -> Any:
-        from runbook.inventory import load_inventory
-
-        if "inventory" not in jumps:
-            jumps["inventory"] = load_inventory(list(inventories))
-        return jumps["inventory"].select([text])[0]
-
-    options = SshOptions(connect_timeout=connect_timeout, accept_new=accept_new,
-                         known_hosts_files=list(known_hosts or default_known_hosts_files()))
     printer = _LiveOutput(err=as_json_output)
-    execution = remediate.Execution(incident, command_id, context.actor, confirmation, options,
-                                    printer, parallel=parallel, resolve_jump=resolve_jump)
+    execution = remediate.Execution(incident, command_id, context.actor, confirmation,
+                                    connect.ssh_options(), printer, parallel=parallel,
+                                    resolve_jump=connect.jump_resolver())
     command = execution.check()
     console.error_console().print(f"{incident.id}: running command {command.id} on "
                                   f"{', '.join(command.hosts)}", markup=False)

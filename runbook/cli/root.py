@@ -5,6 +5,7 @@ this one and register on `cli` when `runbook.cli` imports them."""
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -18,6 +19,7 @@ from rich.text import Text
 from runbook import __version__
 from runbook.bugs import report_bug
 from runbook.cli import console
+from runbook.connect_settings import DEFAULT_CONNECT_TIMEOUT, ConnectSettings
 from runbook.errors import RunbookError, SourceError
 from runbook.incident.store import Incident, IncidentStore, default_actor
 from runbook.safe_output import SafeConsole, echo, json_text
@@ -32,12 +34,21 @@ inventory_option = click.option(
          "Default: the config dir's inventory.yaml, plus ~/.ssh/config aliases.")
 
 
-def ssh_options(parallel_default: int, parallel_max: int, what: str):  # noqa: ANN201
-    """--accept-new, --known-hosts, --parallel and --connect-timeout, the same
-    wherever runbook connects to hosts."""
+def connect_options(parallel: tuple[int, int, str] | None = None):  # noqa: ANN201
+    """--accept-new, --known-hosts, --connect-timeout and --inventory, the same
+    wherever runbook connects to hosts, handed to the command as one
+    `connect: ConnectSettings`. `parallel=(default, max, what)` adds --parallel."""
 
     def decorate(command):  # noqa: ANN001, ANN202
-        for option in reversed([
+        @functools.wraps(command)
+        def with_settings(*args: Any, **kwargs: Any) -> Any:
+            kwargs["connect"] = ConnectSettings(
+                inventories=kwargs.pop("inventories"), known_hosts=kwargs.pop("known_hosts"),
+                accept_new=kwargs.pop("accept_new"),
+                connect_timeout=kwargs.pop("connect_timeout"))
+            return command(*args, **kwargs)
+
+        options = [
             click.option("--accept-new", is_flag=True,
                          help="Record unknown host keys (OpenSSH accept-new). Changed keys "
                               "are always refused."),
@@ -46,13 +57,20 @@ def ssh_options(parallel_default: int, parallel_max: int, what: str):  # noqa: A
                          help="known_hosts file(s) to check keys against (default: "
                               "~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts); new keys are "
                               "written to the first."),
-            click.option("--parallel", default=parallel_default, show_default=True,
-                         type=click.IntRange(1, parallel_max), help=f"Hosts {what} at once."),
-            click.option("--connect-timeout", default=10.0, show_default=True, type=float,
+            click.option("--connect-timeout", default=DEFAULT_CONNECT_TIMEOUT,
+                         show_default=True, type=float,
                          help="Seconds to connect and authenticate, per host."),
-        ]):
-            command = option(command)
-        return command
+            inventory_option,
+        ]
+        if parallel is not None:
+            default, most, what = parallel
+            options.insert(2, click.option("--parallel", default=default, show_default=True,
+                                           type=click.IntRange(1, most),
+                                           help=f"Hosts {what} at once."))
+        decorated = with_settings
+        for option in reversed(options):
+            decorated = option(decorated)
+        return decorated
 
     return decorate
 
@@ -88,16 +106,15 @@ def cli(ctx: click.Context, actor: str | None) -> None:
     ctx.obj = Context(actor)
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
-            _run_tui(ctx.obj, None, [], {})
+            _run_tui(ctx.obj, None, ConnectSettings())
         else:
             _overview(ctx.obj)
 
 
-def _run_tui(context: Context, incident_id: str | None, inventories: list[Path],
-             settings: dict[str, Any]) -> None:
+def _run_tui(context: Context, incident_id: str | None, connect: ConnectSettings) -> None:
     from runbook.tui.app import RunbookApp
 
-    RunbookApp(context.store, incident_id, context.actor, inventories, settings).run()
+    RunbookApp(context.store, incident_id, context.actor, connect).run()
 
 
 def _overview(context: Context) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.clock import utc_iso
+from runbook.connect_settings import ConnectSettings
 from runbook.engine.catalog import Collector, expand
 from runbook.engine.results import CollectorRun
 from runbook.engine.runner import (
@@ -26,11 +27,9 @@ from runbook.errors import HostSelectionError, RunbookError
 from runbook.hosts import Host
 from runbook.incident import EventType, IncidentState
 from runbook.incident.store import Incident, IncidentStore
-from runbook.inventory import Inventory, load_inventory, select_among
+from runbook.inventory import Inventory, select_among
 from runbook.playbook import find_playbook
 from runbook.transport.base import HostError
-from runbook.transport.known_hosts import default_known_hosts_files
-from runbook.transport.ssh import SshOptions
 
 DEFAULT_PLAYBOOK = "generic-host"
 
@@ -46,13 +45,10 @@ class CollectRequest:
     incident_id: str | None = None
     bundle: str | None = None
     collectors: list[str] = field(default_factory=list)
-    accept_new: bool = False
-    known_hosts: list[Path] = field(default_factory=list)
+    connect: ConnectSettings = field(default_factory=ConnectSettings)
     parallel: int = 64
     per_host: int = DEFAULT_PER_HOST
-    connect_timeout: float = 10.0
     max_output: int = 64 * 1024 * 1024
-    inventories: list[Path] = field(default_factory=list)
     actor: str = "runbook"
     step: str | None = None
     app_logs: list[str] = field(default_factory=list)
@@ -137,7 +133,7 @@ def plan_collection(store: IncidentStore, request: CollectRequest) -> Collection
     if lookup.unknown:
         raise RunbookError(f"unknown collector: {', '.join(lookup.unknown)}",
                            "see `runbook collectors`")
-    inventory = load_inventory(request.inventories)
+    inventory = request.connect.inventory()
     incident: Incident | None = None
     if request.incident_id:
         incident = Incident(store, store.resolve_id(request.incident_id))
@@ -168,12 +164,10 @@ def plan_collection(store: IncidentStore, request: CollectRequest) -> Collection
         raise RunbookError("no hosts to collect from")
     if request.app_logs:
         hosts = [with_app_logs(h, request.app_logs) for h in hosts]
-    files = request.known_hosts or default_known_hosts_files()
     options = CollectOptions(
-        ssh=SshOptions(connect_timeout=request.connect_timeout, accept_new=request.accept_new,
-                       known_hosts_files=list(files)),
-        parallel_hosts=request.parallel, per_host=request.per_host,
-        max_output=request.max_output, resolve_jump=lambda text: inventory.select([text])[0])
+        ssh=request.connect.ssh_options(), parallel_hosts=request.parallel,
+        per_host=request.per_host, max_output=request.max_output,
+        resolve_jump=request.connect.jump_resolver(inventory))
     return CollectionPlan(incident, hosts, list(lookup.collectors), options, request.actor,
                           request.step)
 

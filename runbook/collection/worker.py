@@ -59,19 +59,15 @@ class JsonLines:
 
 def request_from_json(text: str) -> CollectRequest:
     from runbook.collection.collect import CollectRequest
+    from runbook.connect_settings import ConnectSettings
 
     data = json.loads(text)
-    for key in ("known_hosts", "inventories"):
-        if key in data:
-            data[key] = [Path(p) for p in data[key]]
+    data["connect"] = ConnectSettings.from_json(data.get("connect") or {})
     return CollectRequest(**data)
 
 
 def request_to_json(request: CollectRequest) -> str:
-    data = dict(request.__dict__)
-    for key in ("known_hosts", "inventories"):
-        data[key] = [str(p) for p in data[key]]
-    return json.dumps(data)
+    return json.dumps({**request.__dict__, "connect": request.connect.as_json()})
 
 
 # Background work: on a small bastion the operator's screen, not the collection,

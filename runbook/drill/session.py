@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runbook.connect_settings import ConnectSettings
 from runbook.drill.faults import FAULTS, FaultContext
 from runbook.drill.lab import (
     DrillLab,
@@ -42,15 +43,16 @@ class StartedDrill:
     known_hosts: Path
     lab: DrillLab
 
-    def app_settings(self) -> dict[str, Any]:
+    def connect(self) -> ConnectSettings:
         """What the app needs to reach this lab and nothing else."""
-        return app_settings(self.known_hosts)
+        return lab_connect(self.inventory, self.known_hosts)
 
 
-def app_settings(known_hosts: Path) -> dict[str, Any]:
-    # Only the lab's known_hosts, never accept a new key: a host outside the lab
-    # fails the host-key check even if someone adds it to the incident.
-    return {"known_hosts": [known_hosts], "accept_new": False, "connect_timeout": 5.0}
+def lab_connect(inventory: Path, known_hosts: Path) -> ConnectSettings:
+    # Only the lab's inventory and known_hosts, never accept a new key: a host
+    # outside the lab fails the host-key check even if someone adds it to the incident.
+    return ConnectSettings(inventories=(inventory,), known_hosts=(known_hosts,),
+                           accept_new=False, connect_timeout=5.0)
 
 
 def start_drill(name: str, actor: str, seed: int | None = None) -> StartedDrill:
@@ -111,8 +113,7 @@ class AppLaunch:
 
     store: IncidentStore
     incident_id: str
-    inventory: Path
-    settings: dict[str, Any]
+    connect: ConnectSettings
     home: Path
 
 
@@ -121,8 +122,8 @@ def app_launch(drill_id: str) -> AppLaunch:
     data = find_state(incident.id).data
     home = Path(data["directory"]) / "home"
     home.mkdir(parents=True, exist_ok=True)
-    return AppLaunch(incident.store, incident.id, Path(data["inventory"]),
-                     app_settings(Path(data["known_hosts"])), home)
+    return AppLaunch(incident.store, incident.id,
+                     lab_connect(Path(data["inventory"]), Path(data["known_hosts"])), home)
 
 
 def drill_incident(drill_id: str) -> Incident:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from textual import events, work
@@ -14,6 +13,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from runbook.bugs import report_bug
+from runbook.connect_settings import ConnectSettings
 from runbook.errors import RunbookError
 from runbook.incident.store import IncidentStore, default_actor
 from runbook.tui.gc_pacing import GarbagePacer
@@ -34,14 +34,13 @@ class RunbookApp(App[None]):
     ]
 
     def __init__(self, store: IncidentStore | None = None, incident_id: str | None = None,
-                 actor: str | None = None, inventories: list[Path] | None = None,
-                 collect_settings: dict[str, Any] | None = None) -> None:
+                 actor: str | None = None, connect: ConnectSettings | None = None) -> None:
         super().__init__()
         self.store = store or IncidentStore()
         self.start_incident = incident_id
         self.actor = actor or default_actor()
-        self.inventories = inventories or []
-        self.collect_settings = {"inventories": self.inventories, **(collect_settings or {})}
+        # How every collection and remediation started from the app reaches hosts.
+        self.connect = connect or ConnectSettings()
         # Sliding tab underlines and the like cost frames and bytes over a slow SSH
         # link and tell the operator nothing; TEXTUAL_ANIMATIONS=full brings them back.
         if "TEXTUAL_ANIMATIONS" not in os.environ:
@@ -91,7 +90,7 @@ class RunbookApp(App[None]):
             self.pop_screen()
 
     def action_new_incident(self) -> None:
-        self.push_screen(NewIncidentScreen(self.inventories), self._create_incident)
+        self.push_screen(NewIncidentScreen(self.connect), self._create_incident)
 
     def _create_incident(self, request: NewIncidentRequest | None) -> None:
         if request is not None:
@@ -99,12 +98,11 @@ class RunbookApp(App[None]):
 
     @work(thread=True, group="create")
     def create_incident(self, request: NewIncidentRequest) -> None:
-        from runbook.inventory import load_inventory
         from runbook.playbook import find_playbook
 
         try:
             playbook = find_playbook(request.playbook)
-            hosts = load_inventory(self.inventories).select(request.hosts)
+            hosts = self.connect.inventory().select(request.hosts)
             incident = self.store.create(playbook=playbook, hosts=hosts, title=request.title,
                                          severity=request.severity,
                                          commander=request.commander, actor=self.actor)

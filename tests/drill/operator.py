@@ -31,8 +31,7 @@ def make_app(drill_id: str, actor: str = "trainee@lab") -> DrillApp:
     """The app as `runbook drill open` starts it: the drill store, the lab's
     inventory and known_hosts only (the tests' RUNBOOK_HOME is already scratch)."""
     launch = app_launch(drill_id)
-    return DrillApp(launch.store, launch.incident_id, actor=actor,
-                    inventories=[launch.inventory], collect_settings=launch.settings)
+    return DrillApp(launch.store, launch.incident_id, actor=actor, connect=launch.connect)
 
 
 def journal(drill_id: str) -> IncidentState:

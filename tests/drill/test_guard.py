@@ -10,7 +10,7 @@ import pytest
 from runbook.collection.collect import CollectRequest, plan_collection
 from runbook.drill.guard import OutsideLab, refuse_outside_lab
 from runbook.drill.lab import drill_store
-from runbook.drill.session import StartedDrill, app_settings, start_drill, stop_drill
+from runbook.drill.session import StartedDrill, start_drill, stop_drill
 from runbook.hosts import Host
 from runbook.incident import EventType
 from runbook.incident.store import Incident, IncidentStore
@@ -65,8 +65,7 @@ def test_collecting_a_stranger_is_refused_before_anything_is_journalled(
         drill: StartedDrill) -> None:
     before = len(drill_store().load(drill.id).events)
     request = CollectRequest(hosts=["localhost"], incident_id=drill.id, collectors=["uptime"],
-                             inventories=[drill.inventory], actor="tester@lab",
-                             **app_settings(drill.known_hosts))
+                             actor="tester@lab", connect=drill.connect())
     with pytest.raises(OutsideLab, match="localhost"):
         plan_collection(drill_store(), request).collection().run()
     assert len(drill_store().load(drill.id).events) == before

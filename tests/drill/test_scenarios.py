@@ -23,7 +23,7 @@ from runbook.drill.lab import (
 )
 from runbook.drill.scenario import BUNDLED_DIR, team_dir
 from runbook.drill.scoring import score
-from runbook.drill.session import StartedDrill, app_settings, start_drill, stop_drill
+from runbook.drill.session import StartedDrill, start_drill, stop_drill
 from runbook.engine.catalog import expand
 from tests.drill.conftest import require_drill_lab
 from tests.drill.operator import (
@@ -136,8 +136,7 @@ def test_collectors_find_the_fault(lab: dict[str, Any], scenario_name: str) -> N
     names = sorted({c for r in scenario.revealing for c in r.collectors})
     assert not expand(names).unknown
     request = CollectRequest(incident_id=started.id, collectors=names, actor="tester@lab",
-                             inventories=[started.inventory],
-                             **app_settings(started.known_hosts))
+                             connect=started.connect())
     report = plan_collection(drill_store(), request).collection().run()
     state = journal(started.id)
     runs = [e for e in state.evidence if e["host"] == scenario.fault_host

@@ -22,6 +22,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Log, Static
 
 from runbook import paths
+from runbook.connect_settings import ConnectSettings
 from runbook.drill.sshd_lab import SshdLab
 from runbook.engine.parsers import parse
 from runbook.incident import EventType, IncidentState, StepStatus
@@ -83,9 +84,10 @@ class RecordingApp(RunbookApp):
 
 def make_app(lab: SshdLab, inventory: Path, incident_id: str | None = None,
              actor: str = PROPOSER) -> RecordingApp:
-    return RecordingApp(IncidentStore(), incident_id, actor=actor, inventories=[inventory],
-                        collect_settings={"known_hosts": [lab.known_hosts],
-                                          "connect_timeout": 3.0})
+    return RecordingApp(IncidentStore(), incident_id, actor=actor,
+                        connect=ConnectSettings(inventories=(inventory,),
+                                                known_hosts=(lab.known_hosts,),
+                                                connect_timeout=3.0))
 
 
 def open_incident(inventory: Path, hosts: list[str], playbook: str = "generic-host",

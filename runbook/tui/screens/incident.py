@@ -358,7 +358,7 @@ class IncidentScreen(Screen[None]):
             hosts=[step.hosts or "all"], add_hosts=False, incident_id=self.incident.id,
             bundle=step.bundle, collectors=list(step.collectors), actor=self.actor,
             step=step.id, app_logs=list(getattr(step, "app_logs", [])),
-            **getattr(self.app, "collect_settings", {}))
+            connect=self.app.connect)
         try:
             child = self.workers_ready.start(request, self.store.root)
         except OSError as exc:

@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, SelectionList
 
 from runbook.bugs import log_exception
+from runbook.connect_settings import ConnectSettings
 from runbook.errors import RunbookError
 
 
@@ -36,9 +37,9 @@ class NewIncidentScreen(ModalScreen[NewIncidentRequest | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "create", "Open")]
 
-    def __init__(self, inventories: list | None = None) -> None:
+    def __init__(self, connect: ConnectSettings | None = None) -> None:
         super().__init__()
-        self.inventories = inventories or []
+        self.connect = connect or ConnectSettings()
         self.host_names: list[str] = []
 
     def compose(self) -> ComposeResult:
@@ -67,12 +68,11 @@ class NewIncidentScreen(ModalScreen[NewIncidentRequest | None]):
 
     @work(thread=True)
     def load_choices(self) -> None:
-        from runbook.inventory import load_inventory
         from runbook.playbook import load_all
 
         try:
             books = sorted(load_all().playbooks.values(), key=lambda b: b.playbook.name)
-            inventory = load_inventory(self.inventories)
+            inventory = self.connect.inventory()
             hosts = list(inventory.hosts.values())
         except RunbookError as exc:
             self.app.call_from_thread(self.notify, exc.message, severity="error")

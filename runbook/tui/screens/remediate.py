@@ -3,8 +3,6 @@ reviewer when the playbook asks, and a typed confirmation before anything runs."
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -154,11 +152,10 @@ class RemediateScreen(Screen[bool]):
             lines = [f"{host} {marker} {line}" for line in clean_bytes(data).splitlines()]
             self.app.call_from_thread(log.write_lines, lines)
 
-        settings: dict[str, Any] = getattr(self.app, "collect_settings", {})
-        options = _ssh_options(settings)
+        connect = self.app.connect
         try:
-            results = execute(self.incident, command_id, self.actor, typed, options, show,
-                              resolve_jump=_jump_resolver(settings))
+            results = execute(self.incident, command_id, self.actor, typed,
+                              connect.ssh_options(), show, resolve_jump=connect.jump_resolver())
         except RunbookError as exc:
             self.app.call_from_thread(self.notify, f"{exc.message}\n{exc.hint or ''}",
                                       severity="error")
@@ -182,30 +179,3 @@ class RemediateScreen(Screen[bool]):
             self.notify("The command is running; wait for it to finish.", severity="warning")
             return
         self.dismiss(True)
-
-
-def _ssh_options(settings: dict[str, Any]):  # noqa: ANN202
-    from runbook.transport.known_hosts import default_known_hosts_files
-    from runbook.transport.ssh import SshOptions
-
-    extra: dict[str, Any] = {}
-    if settings.get("connect_timeout"):
-        extra["connect_timeout"] = float(settings["connect_timeout"])
-    return SshOptions(accept_new=bool(settings.get("accept_new")),
-                      known_hosts_files=list(settings.get("known_hosts")
-                                             or default_known_hosts_files()), **extra)
-
-
-def _jump_resolver(settings: dict[str, Any]):  # noqa: ANN202
-    """`jump: bastion` names an inventory host (its address, user, key), as it does
-    for collections and `runbook execute`; without this it was taken as a bare address."""
-    found: dict[str, Any] = {}
-
-    def resolve(text: str):  # noqa: ANN202
-        from runbook.inventory import load_inventory
-
-        if "inventory" not in found:
-            found["inventory"] = load_inventory(list(settings.get("inventories") or []))
-        return found["inventory"].select([text])[0]
-
-    return resolve
