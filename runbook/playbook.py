@@ -159,6 +159,12 @@ class RemediateStep(_StepBase):
         return value
 
 
+class ReportStep(_StepBase):
+    """Write the postmortem: done when it is written from the app (p, then w)."""
+
+    kind: Literal["report"]
+
+
 class NoteStep(_StepBase):
     """Guidance to read; nothing to record but that it was read."""
 
@@ -166,12 +172,13 @@ class NoteStep(_StepBase):
 
 
 Step = Annotated[
-    ChecklistStep | QuestionStep | CollectStep | AnnounceStep | RemediateStep | NoteStep,
+    ChecklistStep | QuestionStep | CollectStep | AnnounceStep | RemediateStep | ReportStep
+    | NoteStep,
     Field(discriminator="kind"),
 ]
 
 
-STEP_KINDS = ("checklist", "question", "collect", "announce", "remediate", "note")
+STEP_KINDS = ("checklist", "question", "collect", "announce", "remediate", "report", "note")
 
 
 class Playbook(_Strict):

@@ -14,6 +14,7 @@ import pytest
 
 if TYPE_CHECKING:
     from runbook.drill.sshd_lab import SshdLab
+    from runbook.incident.store import Incident
     from tests.fleet import Blackhole, DeadEndpoint
 
 
@@ -26,7 +27,30 @@ def runbook_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     empty = tmp_path / "ssh_config"
     empty.write_text("")
     monkeypatch.setenv("RUNBOOK_SSH_CONFIG", str(empty))
+    # A writer whose event data drifts from its declaration (incident/events.py)
+    # fails the test that wrote it; in production it is only logged.
+    monkeypatch.setenv("RUNBOOK_STRICT_EVENTS", "1")
     return home
+
+
+def record_collector_run(incident: Incident, host: str, collector: str, output: bytes,
+                         actor: str = "tester@lab") -> list[dict[str, object]]:
+    """Journal one collector run with output the test chose, the way a collection
+    records it: the evidence file, the real parser's findings, one `collector.ran`.
+    Returns the findings as journalled."""
+    from runbook.collection.collect import JournalRecorder
+    from runbook.engine.parsers import parse
+    from runbook.engine.results import CollectorRun, RunStatus
+    from runbook.evidence import EvidenceWriter
+
+    writer = EvidenceWriter(incident.store.directory(incident.id), host, collector)
+    writer.stdout(output)
+    record = writer.finish(command=collector, exit_code=0, status="ok", attempts=[],
+                           message=None)
+    findings = [f.on(host, collector) for f in parse(collector, output)]
+    JournalRecorder(incident, actor).ran(
+        CollectorRun(host, collector, RunStatus.OK, 0, findings, record))
+    return [f.as_dict() for f in findings]
 
 
 def run_cli(*args: str, check: bool = True, env: dict[str, str] | None = None,

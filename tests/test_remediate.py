@@ -150,7 +150,7 @@ def flat(text: str) -> str:
 
 
 def evidence_text(incident: Incident, event: dict[str, Any], stream: str = "stdout") -> bytes:
-    return (IncidentStore().directory(incident.id) / event["evidence"][stream]).read_bytes()
+    return (IncidentStore().directory(incident.id) / event[stream]).read_bytes()
 
 
 # -- propose ---------------------------------------------------------------------------
@@ -338,12 +338,12 @@ def test_a_good_run_records_exit_codes_approvers_and_evidence_per_host(
         assert event["command"] == command.commands[host]  # exactly what was approved
         assert (event["exit_code"], event["status"], event["timed_out"]) == (0, "ok", False)
         assert event["approvers"] == [REVIEWER] and event["proposed_by"] == PROPOSER
-        assert event["evidence"]["stdout"].startswith(f"evidence/{host}/")
-        assert event["evidence"]["stdout"].endswith("-remediate-print-note.stdout")
+        assert event["stdout"].startswith(f"evidence/{host}/")
+        assert event["stdout"].endswith("-remediate-print-note.stdout")
         assert evidence_text(incident, event) == b"restarting\n"
-        assert event["evidence"]["stdout_bytes"] == len(b"restarting\n")
+        assert event["stdout_bytes"] == len(b"restarting\n")
     meta = json.loads((IncidentStore().directory(incident.id)
-                       / executed["lab1"]["evidence"]["meta"]).read_text())
+                       / executed["lab1"]["meta"]).read_text())
     assert (meta["host"], meta["exit_code"], meta["command"]) == (
         "lab1", 0, command.commands["lab1"])
     timeline = as_json(state)["timeline"]
@@ -589,7 +589,7 @@ def test_state_without_the_proposal_fields_still_folds() -> None:
     """A journal written before proposals held per-host commands: the fold still
     reads it, and execution refuses rather than guessing the command."""
     incident = open_incident([Host(name="localhost", address="localhost", local=True)])
-    incident.append(EventType.COMMAND_PROPOSED, {
+    incident.journal.append(EventType.COMMAND_PROPOSED, {  # as an older runbook wrote it
         "command_id": "old1", "step": "say-hello", "command": "echo hi",
         "hosts": ["localhost"], "rollback": "-", "review_required": False}, PROPOSER)
     state: IncidentState = incident.state()

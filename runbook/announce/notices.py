@@ -18,6 +18,7 @@ from runbook.announce.channels import Channel
 from runbook.bugs import internal_error
 from runbook.errors import RunbookError
 from runbook.incident import EventType, IncidentState, Status
+from runbook.incident.events import AnnouncementSent
 from runbook.incident.journal import Event
 from runbook.incident.store import Incident
 from runbook.playbook import AnnounceStep
@@ -44,18 +45,20 @@ def record(incident: Incident, step_id: str, text: str, channel: str, delivered:
         raise RunbookError("an announcement needs some text")
     if not channel.strip():
         raise RunbookError("name the channel the announcement went to (or failed to)")
-    step = announce_step(_recordable(incident), step_id)
-    return incident.append(EventType.ANNOUNCEMENT_SENT, {
-        "step": step.id, "purpose": step.purpose, "channel": channel, "text": text,
-        "delivered": bool(delivered), "error": None if delivered else (error or "not sent"),
-    }, actor)
+    state = _recordable(incident)
+    step = announce_step(state, step_id)
+    _refuse_early_resolution(state, step)
+    return incident.append(EventType.ANNOUNCEMENT_SENT, AnnouncementSent(
+        step=step.id, purpose=step.purpose, channel=channel, text=text,
+        delivered=bool(delivered), error=None if delivered else (error or "not sent")), actor)
 
 
 def send(incident: Incident, step_id: str, text: str, channel: Channel,
          actor: str) -> tuple[Event, bool, str | None]:
     """Send through `channel`, then journal the outcome. A failed send is a
     value (and a journal entry), not an exception."""
-    announce_step(_recordable(incident), step_id)  # refuse before anything goes out
+    state = _recordable(incident)  # refuse before anything goes out
+    _refuse_early_resolution(state, announce_step(state, step_id))
     try:
         delivered, error = channel.send(text)
     except Exception:  # noqa: BLE001 - our bug in a channel; the text is still journalled
@@ -72,6 +75,17 @@ def _recordable(incident: Incident) -> IncidentState:
                            f"reopen it to record more: `runbook reopen {incident.id} "
                            "--reason ...`")
     return state
+
+
+def _refuse_early_resolution(state: IncidentState, step: AnnounceStep) -> None:
+    """A "resolved" notice while the incident is open tells people to stop
+    watching something that is still broken. Drafting it is fine; sending is not."""
+    if step.purpose == "resolved" and state.status == Status.OPEN:
+        raise RunbookError(
+            f"incident {state.id} is still open: the resolved notice ({step.id}) would "
+            "say it is over",
+            f"resolve it first (R in the app, or `runbook resolve {state.id} --summary "
+            "...`), then send the notice")
 
 
 # -- helpers for getting the text out -----------------------------------------------------

@@ -189,7 +189,7 @@ def run(entry: Callable[..., Any], args: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 1
     except Exception:  # noqa: BLE001 - our bug: log it, never show a traceback
         bug = report_bug("cli")
-        console.error_console().print(
-            Text(bug.message, style="bold red"), Text(bug.hint, style="dim") if bug.hint else "")
+        console.error_console().print(Text.assemble(
+            (bug.message, "bold red"), (f" ({bug.hint})" if bug.hint else "", "dim")))
         return EXIT_INTERNAL
     return 0

@@ -25,7 +25,7 @@ from runbook.engine.runner import (
 )
 from runbook.errors import HostSelectionError, RunbookError
 from runbook.hosts import Host
-from runbook.incident import EventType, IncidentState
+from runbook.incident import EventType, IncidentState, events
 from runbook.incident.store import Incident, IncidentStore
 from runbook.inventory import Inventory, select_among
 from runbook.playbook import find_playbook
@@ -67,15 +67,15 @@ class JournalRecorder:
         return self.incident.store.directory(self.incident.id)
 
     def host_failed(self, host: Host, error: HostError) -> None:
-        self.incident.append(EventType.HOST_FAILED, {
-            "host": host.name, "state": str(error.state), "reason": error.reason,
-            "hint": error.hint, "step": self.step}, self.actor)
+        self.incident.append(EventType.HOST_FAILED, events.HostFailed(
+            host=host.name, state=str(error.state), reason=error.reason, hint=error.hint,
+            step=self.step), self.actor)
 
     def ran(self, run: CollectorRun) -> None:
         assert run.evidence is not None
-        self.incident.append(EventType.COLLECTOR_RAN, {
-            **run.evidence.as_dict(), "step": self.step,
-            "findings": [f.as_dict() for f in run.findings]}, self.actor)
+        self.incident.append(EventType.COLLECTOR_RAN, events.CollectorRan(
+            **run.evidence.as_dict(), step=self.step,
+            findings=[f.as_dict() for f in run.findings]), self.actor)
 
 
 @dataclass
@@ -150,7 +150,8 @@ def plan_collection(store: IncidentStore, request: CollectRequest) -> Collection
         known = {h.name for h in state.hosts}
         added = [h for h in hosts if h.name not in known]
         if added:
-            incident.append(EventType.HOSTS_ADDED, {"hosts": [h.as_record() for h in added]},
+            incident.append(EventType.HOSTS_ADDED,
+                            events.HostsAdded(hosts=[h.as_record() for h in added]),
                             request.actor)
     else:
         if not request.hosts:

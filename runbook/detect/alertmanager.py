@@ -33,6 +33,7 @@ from runbook.detect.alert_rules import AlertRule, AlertRules
 from runbook.errors import RunbookError
 from runbook.hosts import Host, is_valid_host_name
 from runbook.incident import EventType, Status
+from runbook.incident.events import AlertRecord
 from runbook.incident.store import Incident, IncidentStore
 from runbook.playbook import find_playbook
 from runbook.sanitize import clean_line
@@ -144,16 +145,15 @@ def alert_host(labels: dict[str, str]) -> str | None:
     return None
 
 
-def alert_record(alert: AmAlert, payload: AmWebhook) -> dict[str, Any]:
+def alert_record(alert: AmAlert, payload: AmWebhook) -> AlertRecord:
     """The alert as journal data (and the `alert` field of templates)."""
-    return {
-        "source": SOURCE, "group_key": payload.groupKey, "receiver": payload.receiver,
-        "fingerprint": alert.fingerprint, "status": alert.status,
-        "alertname": alert.labels.get("alertname", ""), "labels": dict(alert.labels),
-        "annotations": dict(alert.annotations),
-        "starts_at": _iso(alert.startsAt), "ends_at": _iso(alert.endsAt),
-        "generator_url": alert.generatorURL,
-    }
+    return AlertRecord(
+        source=SOURCE, group_key=payload.groupKey, receiver=payload.receiver,
+        fingerprint=alert.fingerprint, status=alert.status,
+        alertname=alert.labels.get("alertname", ""), labels=dict(alert.labels),
+        annotations=dict(alert.annotations),
+        starts_at=_alert_time(alert.startsAt), ends_at=_alert_time(alert.endsAt),
+        generator_url=alert.generatorURL)
 
 
 class AlertReceiver:
@@ -367,7 +367,7 @@ def _one_line(text: str) -> str:
     return (line[:197] + "...") if len(line) > 200 else (line or "alert")
 
 
-def _iso(moment: datetime | None) -> str | None:
+def _alert_time(moment: datetime | None) -> str | None:
     if moment is None or moment.year < 2:  # Alertmanager's "zero time" for a firing alert
         return None
     return utc_iso(moment, "microseconds")

@@ -16,7 +16,7 @@ from runbook.errors import RunbookError
 from runbook.evidence import EvidenceWriter
 from runbook.findings import Finding, Level
 from runbook.hosts import is_valid_host_name
-from runbook.incident import EventType, Status
+from runbook.incident import EventType, Status, events
 from runbook.incident.journal import Event
 from runbook.incident.store import Incident
 
@@ -64,10 +64,9 @@ def record_detection(incident: Incident, *, source: str, target: str, command: s
     writer.stdout(raw)
     evidence = writer.finish(command=command, exit_code=0 if ok else 1,
                              status="ok" if ok else "failed", attempts=[], message=message)
-    event = incident.append(EventType.COLLECTOR_RAN, {
-        **evidence.as_dict(), "step": step, "source": "detect",
-        "findings": [f.on(f.host or host, source).as_dict() for f in findings],
-    }, actor)
+    event = incident.append(EventType.COLLECTOR_RAN, events.CollectorRan(
+        **evidence.as_dict(), step=step, source="detect",
+        findings=[f.on(f.host or host, source).as_dict() for f in findings]), actor)
     if firing(findings) and state.detected_at is None:
         incident.mark_detected(fired_at or datetime.now(UTC), f"{source} on {target}", actor)
     return event

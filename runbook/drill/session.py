@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runbook.clock import utc_now_iso
 from runbook.connect_settings import ConnectSettings
 from runbook.drill.faults import FAULTS, FaultContext
 from runbook.drill.lab import (
@@ -28,7 +29,7 @@ from runbook.drill.lab import (
 )
 from runbook.drill.scenario import Scenario, diagnosis_matches, find_scenario
 from runbook.errors import RunbookError
-from runbook.incident import EventType, IncidentState
+from runbook.incident import EventType, IncidentState, events
 from runbook.incident.store import Incident, IncidentStore
 from runbook.playbook import find_playbook
 
@@ -63,8 +64,14 @@ def start_drill(name: str, actor: str, seed: int | None = None) -> StartedDrill:
     rng = random.Random(seed)
     playbook = find_playbook(scenario.playbook)
     store = drill_store()
-    alert = {"labels": dict(scenario.alert.labels),
-             "annotations": dict(scenario.alert.annotations), "source": "drill"}
+    # The scenario's alert, in the shape a real Alertmanager alert is filed in, so
+    # the playbook's templates read it the same way.
+    labels = dict(scenario.alert.labels)
+    alert = events.AlertRecord(
+        source="drill", group_key="", receiver="", fingerprint="", status="firing",
+        alertname=labels.get("alertname", ""), labels=labels,
+        annotations=dict(scenario.alert.annotations), starts_at=utc_now_iso("microseconds"),
+        ends_at=None, generator_url="")
     incident = store.create(playbook=playbook, hosts=[], title=f"DRILL: {scenario.title}",
                             actor=actor, severity=scenario.severity, drill=True, alert=alert)
     directory = drills_root() / incident.id
@@ -81,24 +88,21 @@ def start_drill(name: str, actor: str, seed: int | None = None) -> StartedDrill:
         ctx.save()
         hosts = lab.hosts(host_vars)
         inventory = lab.write_inventory(hosts)
-        incident.append(EventType.HOSTS_ADDED, {"hosts": [h.as_record() for h in hosts]},
-                        actor)
+        incident.append(EventType.HOSTS_ADDED,
+                        events.HostsAdded(hosts=[h.as_record() for h in hosts]), actor)
         kind.inject(ctx)
         ctx.save()
         state.update(status="running")
-        incident.append(EventType.DRILL_STARTED, {
-            "scenario": scenario.name,
-            "definition": scenario.model_dump(mode="json"),
-            "source": str(loaded.path),
-            "seed": seed,
-            "lab": [{"name": h.name, "address": h.address, "port": h.port}
-                    for h in hosts],
-            "fault": {k: v for k, v in state.data["fault"].items() if k != "params"},
-            "simulated": scenario.fault.simulated,
-        }, actor)
+        incident.append(EventType.DRILL_STARTED, events.DrillStarted(
+            scenario=scenario.name, definition=scenario.model_dump(mode="json"),
+            source=str(loaded.path), seed=seed,
+            lab=[events.LabHost(name=h.name, address=h.address, port=h.port) for h in hosts],
+            fault={k: v for k, v in state.data["fault"].items() if k != "params"},
+            simulated=scenario.fault.simulated), actor)
     except BaseException as exc:
         teardown(state)
-        incident.append(EventType.DRILL_ABORTED, {"reason": str(exc) or type(exc).__name__}, actor)
+        incident.append(EventType.DRILL_ABORTED,
+                        events.DrillAborted(reason=str(exc) or type(exc).__name__), actor)
         raise
     assert lab.sshd is not None
     return StartedDrill(incident.id, scenario, seed, scenario.briefing, inventory,
@@ -152,7 +156,7 @@ def diagnose(drill_id: str, cause: str, actor: str) -> tuple[bool, str]:
     scenario = drill_scenario(state)
     matched, why = diagnosis_matches(scenario, cause)
     incident.append(EventType.DRILL_DIAGNOSED,
-                    {"cause": cause, "matched": matched, "why": why}, actor)
+                    events.DrillDiagnosed(cause=cause, matched=matched, why=why), actor)
     return matched, why
 
 
@@ -183,7 +187,7 @@ def stop_drill(drill_id: str, actor: str) -> StoppedDrill:
             undone = False
     done = teardown(state)
     incident.append(EventType.DRILL_STOPPED,
-                    {"fault_undone": undone, "teardown": done.lines()}, actor)
+                    events.DrillStopped(fault_undone=undone, teardown=done.lines()), actor)
     return StoppedDrill(incident.id, undone, done.lines())
 
 
@@ -197,8 +201,8 @@ def cleanup() -> list[tuple[str, list[str]]]:
         store = drill_store()
         incident_id = state.data.get("incident_id")
         if incident_id and (store.directory(incident_id) / "events.jsonl").exists():
-            Incident(store, incident_id).append(EventType.DRILL_STOPPED, {
-                "fault_undone": False, "teardown": lines, "by": "cleanup"}, "runbook-cleanup")
+            Incident(store, incident_id).append(EventType.DRILL_STOPPED, events.DrillStopped(
+                fault_undone=False, teardown=lines, by="cleanup"), "runbook-cleanup")
         results.append((state.drill_id, lines))
     strays = []
     for process in marked_processes():

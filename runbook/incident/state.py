@@ -15,42 +15,9 @@ from pydantic import ValidationError
 
 from runbook.clock import utc_iso
 from runbook.hosts import Host
+from runbook.incident.events import EventType, evidence_of
 from runbook.incident.journal import DamagedLine, Event
 from runbook.playbook import Playbook
-
-
-class EventType(StrEnum):
-    OPENED = "incident.opened"
-    DETECTED = "incident.detected"
-    SEVERITY_CHANGED = "severity.changed"
-    ROLE_ASSIGNED = "role.assigned"
-    HOSTS_ADDED = "hosts.added"
-    STEP_STARTED = "step.started"
-    STEP_DONE = "step.done"
-    STEP_SKIPPED = "step.skipped"
-    ANSWER_RECORDED = "answer.recorded"
-    NOTE_ADDED = "note.added"
-    COLLECTOR_RAN = "collector.ran"
-    HOST_FAILED = "host.failed"
-    COMMAND_PROPOSED = "command.proposed"
-    COMMAND_APPROVED = "command.approved"
-    # Written before a remediation runs anywhere: a crash mid-run still shows it
-    # was launched, and a launched command is never launched again.
-    COMMAND_STARTED = "command.started"
-    COMMAND_EXECUTED = "command.executed"
-    ANNOUNCEMENT_SENT = "announcement.sent"
-    # An Alertmanager alert filed into the incident (runbook/detect/alertmanager.py).
-    ALERT_RECEIVED = "alert.received"
-    ALERT_RESOLVED = "alert.resolved"
-    RESOLVED = "incident.resolved"
-    CLOSED = "incident.closed"
-    REOPENED = "incident.reopened"
-    # A training drill's own events (runbook/drill/session.py): its lab, the
-    # trainee's diagnosis, and how it ended.
-    DRILL_STARTED = "drill.started"
-    DRILL_DIAGNOSED = "drill.diagnosed"
-    DRILL_STOPPED = "drill.stopped"
-    DRILL_ABORTED = "drill.aborted"
 
 
 class Status(StrEnum):
@@ -330,7 +297,9 @@ def _apply_command(state: IncidentState, event: Event) -> None:
     elif event.type == EventType.COMMAND_STARTED:
         command.started_at, command.started_by = event.ts, event.actor
     elif event.type == EventType.COMMAND_EXECUTED:
-        command.results.append({**data, "ts": event.ts})
+        # One shape for every reader, whichever shape the journal was written in.
+        outcome = {k: v for k, v in data.items() if k != "evidence"}
+        command.results.append({**evidence_of(data), **outcome, "ts": event.ts})
 
 
 def _parse_time(value: Any) -> datetime | None:

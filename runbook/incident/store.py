@@ -10,16 +10,20 @@ import getpass
 import os
 import secrets
 import socket
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from runbook import paths
+from runbook.bugs import log_exception
 from runbook.clock import utc_iso
 from runbook.errors import IncidentNotFound, JournalError, RunbookError
 from runbook.hosts import Host
+from runbook.incident import events
+from runbook.incident.events import EventType, PayloadMismatch, check_payload, strict
 from runbook.incident.journal import JOURNAL_NAME, Event, Journal, Replay
-from runbook.incident.state import EventType, IncidentState, Status, StepStatus, apply_events, fold
+from runbook.incident.state import IncidentState, Status, StepStatus, apply_events, fold
 from runbook.playbook import LoadedPlaybook, Severity
 
 ROLES = ("commander", "scribe", "communications", "subject-expert")
@@ -86,7 +90,7 @@ class IncidentStore:
         severity: str | None = None,
         commander: str | None = None,
         drill: bool = False,
-        alert: dict[str, Any] | None = None,
+        alert: events.AlertRecord | None = None,
         detected_at: datetime | None = None,
     ) -> Incident:
         if not title.strip():
@@ -97,22 +101,14 @@ class IncidentStore:
         (self.directory(incident_id) / "evidence").mkdir(parents=True, exist_ok=True)
         definition = playbook.playbook.model_dump(mode="json", exclude_defaults=False)
         incident = Incident(self, incident_id)
-        incident.append(EventType.OPENED, {
-            "title": title.strip(),
-            "severity": str(level),
-            "drill": drill,
-            "commander": commander,
-            "hosts": [h.as_record() for h in hosts],
-            "alert": alert,
-            "detected_at": utc_iso(detected_at, "microseconds"),
-            "playbook": {
-                "name": playbook.playbook.name,
-                "source": str(playbook.path),
-                "sha256": playbook.sha256,
-                "bundled": playbook.bundled,
-                "definition": definition,
-            },
-        }, actor)
+        incident.append(EventType.OPENED, events.Opened(
+            title=title.strip(), severity=str(level), drill=drill, commander=commander,
+            hosts=[h.as_record() for h in hosts], alert=alert,
+            detected_at=utc_iso(detected_at, "microseconds"),
+            playbook=events.PlaybookSnapshot(
+                name=playbook.playbook.name, source=str(playbook.path),
+                sha256=playbook.sha256, bundled=playbook.bundled, definition=definition),
+        ), actor)
         return incident
 
     def _claim_id(self, now: datetime) -> str:
@@ -146,11 +142,22 @@ class Incident:
     def state(self) -> IncidentState:
         return self.store.load(self.id)
 
-    def append(self, type: str, data: dict[str, Any], actor: str) -> Event:
-        return self.journal.append(str(type), data, actor)
+    def append(self, type: str, data: Mapping[str, Any], actor: str) -> Event:
+        [event] = self.append_many([(type, data, actor)])
+        return event
 
-    def append_many(self, entries: list[tuple[str, dict[str, Any], str]]) -> list[Event]:
-        return self.journal.append_many([(str(t), d, a) for t, d, a in entries])
+    def append_many(self, entries: list[tuple[str, Mapping[str, Any], str]]) -> list[Event]:
+        """Write events whose data is declared in `incident.events`. Data that does
+        not fit is a bug in the writer: it fails under the test suite, and is
+        otherwise logged and written anyway, since what happened must not be lost."""
+        for type, data, _ in entries:
+            try:
+                check_payload(str(type), dict(data))
+            except PayloadMismatch as exc:
+                if strict():
+                    raise
+                log_exception(f"writing to incident {self.id}", exc)
+        return self.journal.append_many([(str(t), dict(d), a) for t, d, a in entries])
 
     # -- checks ---------------------------------------------------------------
 
@@ -176,19 +183,19 @@ class Incident:
         if not text.strip():
             raise RunbookError("a note needs some text")
         self._open_state()
-        return self.append(EventType.NOTE_ADDED, {"text": text}, actor)
+        return self.append(EventType.NOTE_ADDED, events.NoteAdded(text=text), actor)
 
     def start_step(self, step_id: str, actor: str) -> Event | None:
         state = self._open_state()
         step = self._step(state, step_id)
         if step.status != StepStatus.PENDING:
             return None  # already under way or finished: nothing new to record
-        return self.append(EventType.STEP_STARTED, {"step": step_id}, actor)
+        return self.append(EventType.STEP_STARTED, events.StepStarted(step=step_id), actor)
 
     def complete_step(self, step_id: str, actor: str, comment: str | None = None) -> Event:
         state = self._open_state()
         self._step(state, step_id)
-        data: dict[str, Any] = {"step": step_id}
+        data = events.StepDone(step=step_id)
         if comment:
             data["comment"] = comment
         return self.append(EventType.STEP_DONE, data, actor)
@@ -199,7 +206,8 @@ class Incident:
                                "the postmortem shows why each step was skipped")
         state = self._open_state()
         self._step(state, step_id)
-        return self.append(EventType.STEP_SKIPPED, {"step": step_id, "reason": reason}, actor)
+        return self.append(EventType.STEP_SKIPPED,
+                           events.StepSkipped(step=step_id, reason=reason), actor)
 
     def answer(self, step_id: str, text: str, actor: str) -> Event:
         if not text.strip():
@@ -208,13 +216,13 @@ class Incident:
         step = self._step(state, step_id)
         if step.step.kind != "question":
             raise RunbookError(f"step {step_id!r} is a {step.step.kind} step, not a question")
-        return self.append(EventType.ANSWER_RECORDED,
-                           {"step": step_id, "text": text, "records": step.step.records}, actor)
+        return self.append(EventType.ANSWER_RECORDED, events.AnswerRecorded(
+            step=step_id, text=text, records=step.step.records), actor)
 
     def set_severity(self, severity: str, actor: str, reason: str | None = None) -> Event:
         self._open_state()
-        return self.append(EventType.SEVERITY_CHANGED,
-                           {"severity": str(_severity(severity)), "reason": reason}, actor)
+        return self.append(EventType.SEVERITY_CHANGED, events.SeverityChanged(
+            severity=str(_severity(severity)), reason=reason), actor)
 
     def assign_role(self, role: str, name: str, actor: str) -> Event:
         if role not in ROLES:
@@ -222,16 +230,17 @@ class Incident:
         if not name.strip():
             raise RunbookError("a role needs a person's name")
         self._open_state()
-        return self.append(EventType.ROLE_ASSIGNED, {"role": role, "name": name}, actor)
+        return self.append(EventType.ROLE_ASSIGNED,
+                           events.RoleAssigned(role=role, name=name), actor)
 
     def mark_detected(self, at: datetime, source: str, actor: str) -> Event:
         self._open_state()
-        return self.append(EventType.DETECTED,
-                           {"at": utc_iso(at, "microseconds"), "source": source}, actor)
+        return self.append(EventType.DETECTED, events.Detected(
+            at=utc_iso(at, "microseconds"), source=source), actor)
 
     def resolve(self, actor: str, summary: str | None = None) -> Event:
         self._open_state(allow_resolved=False)
-        return self.append(EventType.RESOLVED, {"summary": summary}, actor)
+        return self.append(EventType.RESOLVED, events.Resolved(summary=summary), actor)
 
     def close(self, actor: str) -> Event:
         state = self._open_state()
@@ -240,12 +249,12 @@ class Incident:
                                "resolve it first: `runbook resolve ID`")
         # The archive is told by the use case that closes (report.archive.close),
         # so the store knows nothing of it.
-        return self.append(EventType.CLOSED, {}, actor)
+        return self.append(EventType.CLOSED, events.Closed(), actor)
 
     def reopen(self, actor: str, reason: str) -> Event:
         if self.state().status == Status.OPEN:
             raise RunbookError(f"incident {self.id} is already open")
-        return self.append(EventType.REOPENED, {"reason": reason}, actor)
+        return self.append(EventType.REOPENED, events.Reopened(reason=reason), actor)
 
 
 class JournalFollower:

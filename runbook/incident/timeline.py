@@ -4,8 +4,8 @@ show`, the app's Timeline tab, the postmortem and the JSON export."""
 from __future__ import annotations
 
 from runbook.evidence import truncation_note
+from runbook.incident.events import EventType, evidence_of
 from runbook.incident.journal import Event
-from runbook.incident.state import EventType
 
 
 def summarize(event: Event) -> str:
@@ -57,7 +57,7 @@ def summarize(event: Event) -> str:
                        "without its result it may still be running"
                        if d.get("survives_disconnect") else ""))
         case EventType.COMMAND_EXECUTED:
-            cut = truncation_note(d.get("evidence") or {})
+            cut = truncation_note(evidence_of(d))
             return (f"Executed on {d.get('host')}: exit {d.get('exit_code')}"
                     + (f"; {cut}" if cut else ""))
         case EventType.ANNOUNCEMENT_SENT:

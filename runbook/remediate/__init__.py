@@ -17,6 +17,7 @@ from runbook.remediate.execution import (
 from runbook.remediate.policy import (
     Proposal,
     approve,
+    by_command,
     confirmation_matches,
     dry_run,
     expected_confirmation,
@@ -24,10 +25,12 @@ from runbook.remediate.policy import (
     propose,
     review_satisfied,
     same_person,
+    step_targets,
 )
 
 __all__ = [
     "DEFAULT_PARALLEL", "ExecStatus", "Execution", "ExecutionResult", "OutputSink",
-    "Proposal", "approve", "confirmation_matches", "dry_run", "execute",
+    "Proposal", "approve", "by_command", "confirmation_matches", "dry_run", "execute",
     "expected_confirmation", "find_command", "propose", "review_satisfied", "same_person",
+    "step_targets",
 ]

@@ -23,6 +23,7 @@ from runbook.errors import RunbookError
 from runbook.evidence import DEFAULT_CAP, EvidenceRecord, EvidenceWriter
 from runbook.hosts import Host
 from runbook.incident import CommandState, EventType, IncidentState, Status
+from runbook.incident.events import CommandOutcome, CommandStarted
 from runbook.incident.store import Incident
 from runbook.remediate.policy import (
     confirmation_matches,
@@ -154,12 +155,12 @@ class Execution:
         with _launch_lock(self.incident):
             command = self.check()
             state = self.incident.state()
-            self.incident.append(EventType.COMMAND_STARTED, {
-                "command_id": command.id, "step": command.step, "hosts": command.hosts,
-                "confirmation": " ".join(self.confirmation.split()),
-                "approvers": list(command.approvals),
+            self.incident.append(EventType.COMMAND_STARTED, CommandStarted(
+                command_id=command.id, step=command.step, hosts=command.hosts,
+                confirmation=" ".join(self.confirmation.split()),
+                approvers=list(command.approvals),
                 # Said before it runs: if runbook dies, this is what is left to read.
-                "survives_disconnect": command.survives_disconnect}, self.actor)
+                survives_disconnect=command.survives_disconnect), self.actor)
         return self.fanout.map(lambda name: self._run_host_guarded(state, command, name),
                                command.hosts, name="remediate")
 
@@ -271,24 +272,14 @@ class Execution:
             self.on_output = None
 
     def _record(self, command: CommandState, result: ExecutionResult) -> None:
-        evidence = result.evidence
-        self.incident.append(EventType.COMMAND_EXECUTED, {
-            "command_id": command.id,
-            "step": command.step,
-            "host": result.host,
-            "command": result.command,
-            "exit_code": result.exit_code,
-            "status": result.status,
-            "timed_out": result.timed_out,
-            "message": result.message,
-            "hint": result.hint,
-            "approvers": list(command.approvals),
-            "proposed_by": command.proposed_by,
-            "evidence": None if evidence is None else {
-                k: v for k, v in evidence.as_dict().items()
-                if k in ("stdout", "stderr", "meta", "stdout_bytes", "stderr_bytes",
-                         "truncated", "sha256", "started_at", "ended_at", "duration_s")},
-        }, self.actor)
+        outcome = CommandOutcome(
+            command_id=command.id, step=command.step, host=result.host,
+            command=result.command, exit_code=result.exit_code, status=str(result.status),
+            timed_out=result.timed_out, message=result.message, hint=result.hint,
+            approvers=list(command.approvals), proposed_by=command.proposed_by)
+        # The evidence fields sit beside the outcome, as a collection's do.
+        evidence = result.evidence.as_dict() if result.evidence else {}
+        self.incident.append(EventType.COMMAND_EXECUTED, {**evidence, **outcome}, self.actor)
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from runbook.engine.runner import sudo
 from runbook.errors import HostSelectionError, RunbookError
 from runbook.hosts import Host
 from runbook.incident import CommandState, EventType, IncidentState, Status
+from runbook.incident.events import CommandApproved, CommandProposed
 from runbook.incident.journal import Event
 from runbook.incident.store import Incident
 from runbook.inventory import select_among
@@ -36,6 +37,7 @@ _NOT_A_NAME = frozenset({"me", "myself", "self", "i", "yes", "y", "ok", "okay", 
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONFIRMATION = re.compile(r"run on \d+ hosts?")
 
 
 @dataclass(frozen=True)
@@ -77,22 +79,14 @@ def propose(incident: Incident, step_id: str, actor: str,
         commands[host.name] = command
     distinct = set(commands.values())
     command_id = _new_command_id(state)
-    data = {
-        "command_id": command_id,
-        "step": step.id,
-        "title": step.title,
-        "template": step.command,
+    data = CommandProposed(
+        command_id=command_id, step=step.id, title=step.title, template=step.command,
         # One line for the timeline: the command itself when every host runs the same.
-        "command": next(iter(distinct)) if len(distinct) == 1 else step.command,
-        "commands": commands,
-        "hosts": list(commands),
-        "selector": ",".join(hosts) if isinstance(hosts, list) else (hosts or step.hosts),
-        "rollback": step.rollback,
-        "review_required": step.review,
-        "needs_root": step.needs_root,
-        "timeout": step.timeout,
-        "survives_disconnect": step.survives_disconnect,
-    }
+        command=next(iter(distinct)) if len(distinct) == 1 else step.command,
+        commands=commands, hosts=list(commands),
+        selector=",".join(hosts) if isinstance(hosts, list) else (hosts or step.hosts),
+        rollback=step.rollback, review_required=step.review, needs_root=step.needs_root,
+        timeout=step.timeout, survives_disconnect=step.survives_disconnect)
     event = incident.append(EventType.COMMAND_PROPOSED, data, actor)
     return Proposal(command_id=command_id, step=step.id, template=step.command,
                     commands=commands, rollback=step.rollback, review_required=step.review,
@@ -103,6 +97,14 @@ def propose(incident: Incident, step_id: str, actor: str,
 def _remediate_step(incident: Incident, state: IncidentState, step_id: str) -> RemediateStep:
     step: RemediateStep = state.step_of_kind(step_id, "remediate", "a remediation")
     return step
+
+
+def step_targets(incident: Incident, step_id: str) -> list[str]:
+    """The incident's hosts the step's own selector picks: what a proposal runs on
+    unless it is narrowed."""
+    state = incident.state()
+    step = _remediate_step(incident, state, step_id)
+    return [h.name for h in _targets(state, step, None)]
 
 
 def _targets(state: IncidentState, step: RemediateStep,
@@ -134,14 +136,27 @@ def _new_command_id(state: IncidentState) -> str:
 # -- approve ------------------------------------------------------------------------
 
 
-def approve(incident: Incident, command_id: str, reviewer: str, actor: str) -> Event:
-    """Record that `reviewer` read the exact commands and agrees they should run."""
+def approve(incident: Incident, command_id: str, reviewer: str, actor: str, *,
+            runner: str | None = None) -> Event:
+    """Record that `reviewer` read the exact commands and agrees they should run.
+    `runner` is the person who will type the confirmation, when that is known
+    (the app): they cannot be their own second pair of eyes."""
     state = open_state(incident)
     command = find_command(state, command_id)
     name = " ".join(reviewer.split())
     if not name or _CONTROL.search(reviewer) or name.lower() in _NOT_A_NAME:
         raise RunbookError(f"{reviewer!r} is not a reviewer's name",
                            "--reviewer NAME: the person who read the exact commands")
+    if _CONFIRMATION.fullmatch(name.lower()):
+        # The phrase typed into the wrong field: taken as a name, it would pass
+        # the review that it was meant to follow.
+        raise RunbookError(f"{name!r} is the confirmation phrase, not a reviewer's name",
+                           "name the second person who read the command; the phrase is "
+                           "typed after their review is recorded")
+    if command.review_required and runner is not None and same_person(name, runner):
+        raise RunbookError(
+            f"{name} is running command {command.id} and cannot also be its reviewer",
+            "a second person reads the exact command and gives their name here")
     if command.executed:
         raise RunbookError(f"command {command.id} has already run; approving it changes nothing",
                            f"propose it again: `runbook propose {incident.id} {command.step}`")
@@ -152,9 +167,8 @@ def approve(incident: Incident, command_id: str, reviewer: str, actor: str) -> E
             f"(`runbook execute {incident.id} {command.id} --dry-run`) and approve it")
     if any(same_person(name, earlier) for earlier in command.approvals):
         raise RunbookError(f"{name} has already approved command {command.id}")
-    return incident.append(EventType.COMMAND_APPROVED,
-                           {"command_id": command.id, "step": command.step, "approver": name},
-                           actor)
+    return incident.append(EventType.COMMAND_APPROVED, CommandApproved(
+        command_id=command.id, step=command.step, approver=name), actor)
 
 
 def same_person(a: str, b: str) -> bool:
@@ -205,6 +219,15 @@ def dry_run(incident: Incident, command_id: str) -> list[tuple[str, str]]:
         root = host is not None and _will_be_root(host)
         plan.append((name, final_command(command, command.commands[name], root)))
     return plan
+
+
+def by_command(plan: list[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """A dry run as (command, the hosts that run it), each distinct command once, in
+    the order of the first host that runs it: a long command is read once."""
+    hosts: dict[str, list[str]] = {}
+    for host, line in plan:
+        hosts.setdefault(line, []).append(host)
+    return list(hosts.items())
 
 
 def _will_be_root(host: Host) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 
 from runbook.evidence import read_head, truncation_note
 from runbook.incident import EventType, IncidentState, format_duration, summarize
+from runbook.incident.events import evidence_of
 from runbook.report.labels import ITEM_TYPES, LESSON_PARTS
 from runbook.report.redact import Redactor
 from runbook.sanitize import clean_line, clean_text
@@ -167,7 +168,6 @@ def _executed(state: IncidentState, links: Links, tz: tzinfo | None) -> list[dic
     for command in state.commands.values():
         for result in command.results:
             host = str(result.get("host", ""))
-            evidence = result.get("evidence") or {}
             rows.append({
                 "time": moment(result.get("ts"), tz),
                 "host": host,
@@ -178,9 +178,9 @@ def _executed(state: IncidentState, links: Links, tz: tzinfo | None) -> list[dic
                 "approvers": list(result.get("approvers") or command.approvals),
                 "run_by": command.started_by or command.proposed_by,
                 "step": command.step or "",
-                "stdout": links.href(evidence.get("stdout")),
-                "stderr": links.href(evidence.get("stderr"))
-                if evidence.get("stderr_bytes") else None,
+                "stdout": links.href(result.get("stdout")),
+                "stderr": links.href(result.get("stderr"))
+                if result.get("stderr_bytes") else None,
             })
     return sorted(rows, key=lambda r: r["time"]["iso"] if r["time"] else "")
 
@@ -190,8 +190,8 @@ def _timeline(state: IncidentState, links: Links, tz: tzinfo | None) -> list[dic
     for number, event in enumerate(state.events, start=1):
         data = event.data
         files: list[dict[str, str | None]] = []
-        record = data if event.type == EventType.COLLECTOR_RAN else (
-            data.get("evidence") if event.type == EventType.COMMAND_EXECUTED else None)
+        record = evidence_of(data) if event.type in (
+            EventType.COLLECTOR_RAN, EventType.COMMAND_EXECUTED) else None
         if record:
             # A cut capture says so on its link: the file is not all the host printed.
             cut = " (truncated)" if record.get("truncated") else ""
@@ -327,35 +327,21 @@ def _read_lines(path: Path) -> list[str] | None:
         return None
 
 
+_INDEXED = ("host", "collector", "command", "exit_code", "status", "started_at", "ended_at",
+            "stdout", "stderr", "meta", "stdout_bytes", "stderr_bytes", "truncated", "sha256")
+
+
 def evidence_index(state: IncidentState, incident_dir: Path) -> list[dict[str, Any]]:
-    """Every evidence file the journal points at, for other tools."""
-    index = []
-    for run in state.evidence:
-        index.append({
-            "kind": "collector", "event_id": run.get("event_id"), "host": run.get("host"),
-            "collector": run.get("collector"), "command": run.get("command"),
-            "exit_code": run.get("exit_code"), "status": run.get("status"),
-            "started_at": run.get("started_at"), "ended_at": run.get("ended_at"),
-            "stdout": run.get("stdout"), "stderr": run.get("stderr"), "meta": run.get("meta"),
-            "stdout_bytes": run.get("stdout_bytes"), "stderr_bytes": run.get("stderr_bytes"),
-            "truncated": run.get("truncated"), "sha256": run.get("sha256"),
-            "present": bool(run.get("stdout")) and (incident_dir / run["stdout"]).is_file(),
-        })
-    for command in state.commands.values():
-        for result in command.results:
-            evidence = result.get("evidence") or {}
-            if not evidence:
-                continue
-            index.append({
-                "kind": "command", "command_id": command.id, "host": result.get("host"),
-                "command": result.get("command"), "exit_code": result.get("exit_code"),
-                "status": result.get("status"), "started_at": evidence.get("started_at"),
-                "ended_at": evidence.get("ended_at"), "stdout": evidence.get("stdout"),
-                "stderr": evidence.get("stderr"), "meta": evidence.get("meta"),
-                "stdout_bytes": evidence.get("stdout_bytes"),
-                "stderr_bytes": evidence.get("stderr_bytes"),
-                "truncated": evidence.get("truncated"), "sha256": evidence.get("sha256"),
-                "present": bool(evidence.get("stdout"))
-                and (incident_dir / evidence["stdout"]).is_file(),
-            })
+    """Every evidence file the journal points at, for other tools: collections'
+    and remediations' alike, as their events share one evidence shape."""
+    def entry(kind: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+        stdout = record.get("stdout")
+        return {**kind, **{key: record.get(key) for key in _INDEXED},
+                "present": bool(stdout) and (incident_dir / str(stdout)).is_file()}
+
+    index = [entry({"kind": "collector", "event_id": run.get("event_id")}, run)
+             for run in state.evidence]
+    index += [entry({"kind": "command", "command_id": command.id}, result)
+              for command in state.commands.values() for result in command.results
+              if result.get("stdout")]
     return index

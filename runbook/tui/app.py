@@ -135,8 +135,8 @@ class RunbookApp(App[None]):
         focused._forward_event(again)  # as App.on_event delivers a key
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        """The command palette reaches every action of the screen in front, with
-        the key that does it, as well as Textual's own commands."""
+        """The command palette reaches every action of the screen in front that can
+        be done now, with the key that does it, as well as Textual's own commands."""
         yield from super().get_system_commands(screen)
         seen: set[str] = set()
         for binding in [*screen.BINDINGS, *self.BINDINGS]:
@@ -144,6 +144,8 @@ class RunbookApp(App[None]):
                 continue
             seen.add(binding.action)
             target = screen if binding in screen.BINDINGS else self
+            if target.check_action(binding.action.split("(")[0], ()) is False:
+                continue  # not possible now (another step's action, a closed incident)
             key = binding.key.split(",")[0].replace("question_mark", "?")
             yield SystemCommand(f"{binding.description or binding.action} ({key})",
                                 f"keyboard: {key}",

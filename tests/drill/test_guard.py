@@ -80,6 +80,7 @@ def test_remediation_on_a_stranger_is_refused_before_it_starts(drill: StartedDri
     proposal = propose(incident, "truncate-log", "tester@lab")
     assert "prod-db1" in proposal.commands
     incident.append(EventType.COMMAND_APPROVED, {"command_id": proposal.command_id,
+                                                 "step": proposal.step,
                                                  "approver": "reviewer@lab"}, "reviewer@lab")
     with pytest.raises(OutsideLab, match="prod-db1"):
         execute(incident, proposal.command_id, "tester@lab", proposal.confirmation)

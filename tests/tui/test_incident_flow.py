@@ -24,8 +24,7 @@ from textual.widgets import DataTable, Input, Log, Static
 from runbook import paths
 from runbook.connect_settings import ConnectSettings
 from runbook.drill.sshd_lab import SshdLab
-from runbook.engine.parsers import parse
-from runbook.incident import EventType, IncidentState, StepStatus
+from runbook.incident import IncidentState, StepStatus
 from runbook.incident.store import Incident, IncidentStore
 from runbook.inventory import load_inventory
 from runbook.playbook import find_playbook
@@ -41,6 +40,7 @@ from runbook.tui.widgets.row_table import RowTable
 from runbook.tui.widgets.stage_list import StageList
 from runbook.tui.widgets.step_view import StepView
 from runbook.tui.widgets.timeline import TimelinePanel
+from tests.conftest import record_collector_run
 from tests.fleet import DeadEndpoint, write_inventory
 
 pytestmark = pytest.mark.asyncio
@@ -288,9 +288,10 @@ async def test_walk_the_whole_generic_host_playbook(sshd_fleet: SshdLab, invento
         assert Path(sent["channel"].removeprefix("file:")).read_text() == drafted
         assert app.toasted("recorded")
         await settle(pilot)
-        assert "Last: sent via file:" in static_text(screen, "#step-extra")
-        await act(pilot, "d")
-        assert status(iid, "initial-notice") == StepStatus.DONE
+        # Sent: the step is done by the send itself, and the cursor has moved on.
+        await wait_until(pilot, lambda: status(iid, "initial-notice") == StepStatus.DONE,
+                         what="the announce step to be done")
+        assert journal(iid).steps["initial-notice"].reason == "announcement recorded"
 
         # scope: skip a question with a reason, run a collect step
         assert screen.selected == "confirm-hosts"
@@ -322,7 +323,9 @@ async def test_walk_the_whole_generic_host_playbook(sshd_fleet: SshdLab, invento
         assert screen.query_one(FindingsPanel).row_count == len(findings)
         done_rows = {row[0]: row[3] for row in cells(screen.query_one(HostsPanel))}
         assert done_rows == {"lab1": "3/3", "lab2": "3/3"}
-        await act(pilot, "1")  # back to the Step tab, which shows the run's outcome
+        await act(pilot, "1")
+        assert screen.selected == "impact", "the cursor goes on once the step is done"
+        await act(pilot, "k")  # back to the collect step, which shows the run's outcome
         assert "Last run: 6/6 ok" in static_text(screen, "#step-extra")
 
         await goto(pilot, "impact")
@@ -357,13 +360,15 @@ async def test_walk_the_whole_generic_host_playbook(sshd_fleet: SshdLab, invento
         remedy = app.screen
         assert isinstance(remedy, RemediateScreen)
         plan = static_text(remedy, "#summary")
-        for host in ("lab1", "lab2"):
-            assert f"{host}: systemctl restart -- {HARMLESS_UNIT}" in plan
-        assert "Second review: nobody yet" in plan
-        assert "run on 2 hosts" in plan
+        # The exact command once, with the hosts it runs on.
+        assert f"on lab1, lab2:\n   systemctl restart -- {HARMLESS_UNIT}" in plan
+        assert plan.count(f"systemctl restart -- {HARMLESS_UNIT}") == 1
+        assert static_text(remedy, "#reviewer-label") == \
+            f"Reviewer (a second person, not {PROPOSER}):"
+        assert "run on 2 hosts (after the review)" in static_text(remedy, "#confirm-label")
         reviewer = remedy.query_one("#reviewer", Input)
         confirm = remedy.query_one("#confirm", Input)
-        assert reviewer.display and not confirm.display
+        assert reviewer.display and confirm.display and confirm.disabled
         assert remedy.focused is reviewer
         [proposed] = recorded(iid, "command.proposed")
         assert proposed["hosts"] == ["lab1", "lab2"] and proposed["review_required"]
@@ -371,13 +376,17 @@ async def test_walk_the_whole_generic_host_playbook(sshd_fleet: SshdLab, invento
         await type_line(pilot, "alice")  # the proposer cannot review their own command
         assert app.toasted("cannot also be its reviewer", "error")
         assert recorded(iid, "command.approved") == []
-        assert reviewer.display and not confirm.display
+        # The phrase typed into the reviewer's box is not taken as a name.
+        await type_line(pilot, "run on 2 hosts")
+        assert app.toasted("is the confirmation phrase, not a reviewer's name", "error")
+        assert recorded(iid, "command.approved") == []
+        assert reviewer.display and confirm.disabled
 
-        reviewer.value = ""
         await type_line(pilot, "bob")
-        await wait_until(pilot, lambda: confirm.display, what="the confirmation input")
+        await wait_until(pilot, lambda: not confirm.disabled, what="the confirmation input")
         assert [a["approver"] for a in recorded(iid, "command.approved")] == ["bob"]
-        assert "Second review: bob" in static_text(remedy, "#summary")
+        assert static_text(remedy, "#reviewer-label") == "Reviewed by: bob"
+        assert not reviewer.display
         assert remedy.focused is confirm
 
         await type_line(pilot, "yes")  # wrong words: nothing runs
@@ -656,11 +665,8 @@ async def test_control_sequences_from_hosts_and_pastes_never_reach_the_screen(
     # read by the real parser, so its finding names it.
     hostile_df = (f"Filesystem 1024-blocks Used Available Capacity Mounted on\n"
                   f"/dev/vdb 100 97 3 97% /data{HOSTILE}x\n").encode()
-    findings = [f.on("lab1", "df").as_dict() for f in parse("df", hostile_df)]
+    findings = record_collector_run(incident, "lab1", "df", hostile_df, PROPOSER)
     assert findings and HOSTILE in str(findings[0]["resource"])
-    incident.append(EventType.COLLECTOR_RAN, {
-        "host": "lab1", "collector": "df", "status": "ok", "exit_code": 0,
-        "stdout": "evidence/lab1/df.stdout", "findings": findings}, PROPOSER)
     app = make_app(sshd_fleet, inventory, iid)
     async with app.run_test(size=SIZE) as pilot:
         screen = await opened(pilot, iid)
@@ -714,7 +720,7 @@ async def test_control_sequences_from_hosts_and_pastes_never_reach_the_screen(
         [result] = recorded(iid, "command.executed")
         assert result["exit_code"] == 0
         # The evidence keeps the bytes exactly as sent: the sequences really came back.
-        raw = (IncidentStore().directory(iid) / result["evidence"]["stdout"]).read_bytes()
+        raw = (IncidentStore().directory(iid) / result["stdout"]).read_bytes()
         assert b"\x1b]0;pwned\x07" in raw and b"\xc2\x9b31m" in raw and b"\x9b31m" in raw
         lines = remedy.query_one("#output", Log).lines
         assert r"lab1 | before\x1b]0;pwned\x07mid\x1b[2Jxy\x1b]52;c;cHduZWQ=\x07after" in lines
@@ -849,9 +855,12 @@ async def test_the_incident_screen_fits_80_by_24(sshd_fleet: SshdLab, inventory:
         assert len(lines) == 24 and all(len(line) == 80 for line in lines)
         header, footer = lines[0], lines[-1]
         assert "SEV3" in header and "api latency on lab1-3" in header
-        for binding in ("d Done", "s Skip", "a Answer", "r Run", "e Announce", "x Fix",
-                        "n Note", "? Help"):
+        # The keys that work now: a checklist step's, the note, the lifecycle, help.
+        for binding in ("d Done", "s Skip", "n Note", "R Resolve", "S Sev", "o Roles",
+                        "esc Back", "? Help"):
             assert binding in footer, footer
+        for other_steps in ("a Answer", "r Run", "e Announce", "x Fix", "O Reopen"):
+            assert other_steps not in footer, footer
         stage_column = "\n".join(line[:27] for line in lines[1:-2])
         for stage in ("detect 0/2", "announce 0/2", "scope 0/4", "connectivity 0/2",
                       "logs 0/1", "load 0/3"):

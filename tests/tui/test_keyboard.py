@@ -18,7 +18,6 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from runbook.engine.parsers import parse
 from runbook.hosts import Host
 from runbook.incident import EventType, StepStatus
 from runbook.incident.store import Incident, IncidentStore
@@ -30,6 +29,7 @@ from runbook.tui.screens.prompts import TextViewer
 from runbook.tui.widgets.hosts_panel import FindingsPanel
 from runbook.tui.widgets.stage_list import StageList
 from runbook.tui.widgets.timeline import TimelinePanel
+from tests.conftest import record_collector_run
 from tests.tui.test_incident_flow import settle, wait_until
 
 pytestmark = pytest.mark.asyncio
@@ -140,14 +140,8 @@ async def test_enter_on_a_finding_opens_its_evidence_at_the_line() -> None:
     output = (b"Filesystem 1024-blocks Used Available Capacity Mounted on\n"
               b"/dev/vda1 100 10 90 10% /\n"
               b"/dev/vdb 100 97 3 97% /data\n")
-    evidence = store.directory(incident_id) / "evidence" / "localhost" / "df.stdout"
-    evidence.parent.mkdir(parents=True, exist_ok=True)
-    evidence.write_bytes(output)
-    findings = [f.on("localhost", "df").as_dict() for f in parse("df", output)]
+    findings = record_collector_run(Incident(store, incident_id), "localhost", "df", output)
     assert [f["resource"] for f in findings if f["level"] != "info"] == ["disk:/data"]
-    Incident(store, incident_id).append(EventType.COLLECTOR_RAN, {
-        "host": "localhost", "collector": "df", "status": "ok", "exit_code": 0,
-        "stdout": "evidence/localhost/df.stdout", "findings": findings}, "tester")
     app = RunbookApp(IncidentStore(), incident_id, actor="tester")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await opened_app(pilot)

@@ -11,13 +11,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 
 from runbook.bugs import internal_error
 from runbook.errors import RunbookError
 from runbook.incident.store import Incident
 from runbook.sanitize import clean_text
 from runbook.tui.screens.prompts import ChoicePrompt
+from runbook.tui.widgets.key_bar import KeyBar
 
 
 class AnnounceScreen(Screen[bool]):
@@ -41,7 +42,7 @@ class AnnounceScreen(Screen[bool]):
         yield Static(f" Announcement · {self.step_id} — edit, then send, copy or save. "
                      "Each send is recorded with its text.", id="announce-title")
         yield TextArea("", id="message", soft_wrap=True)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.action_redraft()

@@ -9,11 +9,11 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from runbook.findings import Finding
 from runbook.sanitize import clean_line
 from runbook.tui.widgets.evidence_view import EvidenceView
+from runbook.tui.widgets.key_bar import KeyBar
 
 
 class EvidenceScreen(Screen[None]):
@@ -35,7 +35,7 @@ class EvidenceScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield EvidenceView(self.path, line=self.start_line, id="evidence")
-        yield Footer()
+        yield KeyBar()
 
     @property
     def view(self) -> EvidenceView:

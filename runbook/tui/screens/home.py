@@ -9,13 +9,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from runbook.bugs import log_exception
 from runbook.incident import IncidentState
 from runbook.incident.store import IncidentStore
 from runbook.sanitize import clean_line
 from runbook.tui.widgets.incident_header import SEVERITY_STYLE
+from runbook.tui.widgets.key_bar import KeyBar
 
 
 class HomeScreen(Screen[None]):
@@ -34,7 +35,7 @@ class HomeScreen(Screen[None]):
         yield Static(Text(" runbook — incidents", style="bold"), id="home-title")
         yield DataTable(id="incidents", cursor_type="row", zebra_stripes=True)
         yield Static("", id="home-hint")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

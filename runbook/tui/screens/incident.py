@@ -14,12 +14,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Input, TabbedContent, TabPane, Tabs
+from textual.widgets import Input, TabbedContent, TabPane, Tabs
 
 from runbook.bugs import log_exception, report_bug
 from runbook.collection.worker import SpareWorker
 from runbook.errors import RunbookError
-from runbook.incident import IncidentState
+from runbook.incident import IncidentState, Status
 from runbook.incident.store import Incident, IncidentStore
 from runbook.tui.messages import (
     ActionFailed,
@@ -28,9 +28,10 @@ from runbook.tui.messages import (
     HostProgress,
     JournalRead,
 )
-from runbook.tui.screens.prompts import TextPrompt, TextViewer
+from runbook.tui.screens.prompts import ChoicePrompt, TextPrompt, TextViewer
 from runbook.tui.widgets.hosts_panel import FindingsPanel, HostsPanel
 from runbook.tui.widgets.incident_header import IncidentHeader
+from runbook.tui.widgets.key_bar import KeyBar
 from runbook.tui.widgets.stage_list import StageList
 from runbook.tui.widgets.step_view import StepView
 from runbook.tui.widgets.timeline import TimelinePanel
@@ -42,19 +43,29 @@ class IncidentScreen(Screen[None]):
     BINDINGS = [
         Binding("d", "done", "Done"),
         Binding("s", "skip", "Skip"),
+        # The step's own action: only the one that fits the selected step shows.
         Binding("a", "answer", "Answer"),
         Binding("r", "collect", "Run"),
         Binding("e", "announce", "Announce"),
         Binding("x", "remediate", "Fix"),
+        Binding("c", "cancel_collection", "Cancel run"),
         Binding("n", "note", "Note"),
+        # The incident's lifecycle, as `runbook resolve/reopen/close/severity/role`.
+        Binding("R", "resolve", "Resolve"),
+        Binding("O", "reopen", "Reopen"),
+        Binding("C", "close_incident", "Close"),
+        Binding("S", "severity", "Sev"),
+        Binding("o", "role", "Roles"),
         Binding("1", "tab('step')", "Step", show=False),
         Binding("2", "tab('hosts')", "Hosts", show=False),
         Binding("3", "tab('findings')", "Findings", show=False),
         Binding("4", "tab('timeline')", "Timeline", show=False),
-        Binding("p", "report", "Report", show=False),
-        Binding("c", "cancel_collection", "Cancel run"),
+        Binding("p", "report", "Postmortem", show=False),
         Binding("escape", "home", "Back"),
     ]
+    # The action each kind of step offers (others are hidden while it is selected).
+    STEP_ACTIONS = {"answer": "question", "collect": "collect", "announce": "announce",
+                    "remediate": "remediate"}
 
     def __init__(self, store: IncidentStore, incident_id: str) -> None:
         super().__init__()
@@ -83,7 +94,7 @@ class IncidentScreen(Screen[None]):
                     yield TimelinePanel()
         yield Input(placeholder="n: note for the timeline, Enter to record, Esc to leave",
                     id="note")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         # 1-4 switch tabs; Tab goes from the stage list straight into the table shown.
@@ -133,6 +144,7 @@ class IncidentScreen(Screen[None]):
             current = state.current_step
             self.selected = current.step.id if current else next(iter(state.steps), None)
         self.query_one(IncidentHeader).show(state)
+        self.refresh_bindings()  # the status or the step may have changed what is possible
         stages = self.query_one(StageList)
         stages.show(state)
         if first and self.selected:
@@ -172,9 +184,23 @@ class IncidentScreen(Screen[None]):
         self.refresh_bindings()  # a failed collection: no run to cancel any more
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # "Cancel run" is in the footer (and does anything) only while a run is on.
+        """The footer shows what can be done now: the selected step's own action,
+        "Cancel run" while a run is on, and the lifecycle moves the status allows."""
         if action == "cancel_collection":
             return self.collecting
+        if action in self.STEP_ACTIONS:
+            step = self._selected_step()
+            return step is not None and step.step.kind == self.STEP_ACTIONS[action] \
+                and not (action == "collect" and self.collecting)
+        status = self.state.status if self.state is not None else None
+        if action == "resolve":
+            return status == Status.OPEN
+        if action == "reopen":
+            return status in (Status.RESOLVED, Status.CLOSED)
+        if action == "close_incident":
+            return status == Status.RESOLVED
+        if action in ("severity", "role"):
+            return status in (Status.OPEN, Status.RESOLVED)
         return True
 
     @property
@@ -190,6 +216,82 @@ class IncidentScreen(Screen[None]):
     def step_chosen(self, message: StageList.StepChosen) -> None:
         self.selected = message.step_id
         self._show_step()
+        self.refresh_bindings()
+
+    # -- the incident's lifecycle ------------------------------------------------------
+
+    def action_resolve(self) -> None:
+        def resolve(summary: str | None) -> None:
+            if summary:
+                self._intent(lambda: self.incident.resolve(self.actor, summary),
+                             "resolved: the resolved notice can go out now")
+
+        self.app.push_screen(TextPrompt(
+            "Resolve the incident: what fixed it, in a line?",
+            "the summary goes into the timeline and the postmortem"), resolve)
+
+    def action_reopen(self) -> None:
+        def reopen(reason: str | None) -> None:
+            if reason:
+                self._intent(lambda: self.incident.reopen(self.actor, reason), "reopened")
+
+        self.app.push_screen(TextPrompt("Reopen the incident: why?",
+                                        "the reason goes into the timeline"), reopen)
+
+    def action_close_incident(self) -> None:
+        from runbook.report.archive import close
+
+        def confirm(choice: str | None) -> None:
+            if choice == "close":
+                self._intent(lambda: close(self.incident, self.actor),
+                             "closed, and filed in the history")
+
+        self.app.push_screen(ChoicePrompt(
+            "Close the incident? Nothing more can be recorded until it is reopened.",
+            [("close", "Close it"), ("keep", "Keep it resolved")]), confirm)
+
+    def action_severity(self) -> None:
+        from runbook.playbook import Severity
+
+        current = self.state.severity if self.state is not None else ""
+
+        def chosen(level: str | None) -> None:
+            if not level or level == current:
+                return
+
+            def why(reason: str | None) -> None:
+                self._intent(lambda: self.incident.set_severity(level, self.actor,
+                                                                reason or None),
+                             f"severity {level}")
+
+            self.app.push_screen(TextPrompt(f"Why {level}? (optional)", required=False), why)
+
+        self.app.push_screen(ChoicePrompt(
+            f"Severity (now {current}):",
+            [(str(s), str(s) + (" (now)" if s == current else "")) for s in Severity]),
+            chosen)
+
+    def action_role(self) -> None:
+        from runbook.incident.store import ROLES
+
+        roles = self.state.roles if self.state is not None else {}
+
+        def chosen(role: str | None) -> None:
+            if not role:
+                return
+
+            def named(name: str | None) -> None:
+                if name:
+                    self._intent(lambda: self.incident.assign_role(role, name, self.actor),
+                                 f"{role}: {name}")
+
+            self.app.push_screen(TextPrompt(f"Who is the {role}?", roles.get(role, "")),
+                                 named)
+
+        self.app.push_screen(ChoicePrompt(
+            "Assign a role:",
+            [(r, f"{r}: {roles[r]}" if r in roles else f"{r}: nobody") for r in ROLES]),
+            chosen)
 
     def _show_step(self) -> None:
         """The step view follows the selection while its tab is shown. Behind another
@@ -435,7 +537,9 @@ class IncidentScreen(Screen[None]):
             # The evidence is in; the step is done. Re-running it stays possible.
             step_id = message.step
             comment = f"collected on {answered} host(s): {notable} finding(s)"
-            self._intent(lambda: self.incident.complete_step(step_id, self.actor, comment))
+            self._intent(lambda: self._complete_if_open(step_id, comment))
+            if self.selected == step_id:
+                self._advance_after(step_id)
         else:
             self.reload()
 
@@ -463,8 +567,23 @@ class IncidentScreen(Screen[None]):
             return
         from runbook.tui.screens.announce import AnnounceScreen
 
-        self.app.push_screen(AnnounceScreen(self.incident, step.step.id, self.actor),
-                             lambda _: self.reload())
+        step_id = step.step.id
+
+        def announced(sent: bool | None) -> None:
+            if not sent:
+                self.reload()
+                return
+            # Sent (or copied and recorded): what the step asked for is done.
+            self._intent(lambda: self._complete_if_open(step_id, "announcement recorded"))
+            self._advance_after(step_id)
+
+        self.app.push_screen(AnnounceScreen(self.incident, step_id, self.actor), announced)
+
+    def _complete_if_open(self, step_id: str, comment: str) -> None:
+        """Done, unless the operator already ticked or skipped it."""
+        step = self.incident.state().steps.get(step_id)
+        if step is not None and not step.finished:
+            self.incident.complete_step(step_id, self.actor, comment)
 
     def action_remediate(self) -> None:
         step = self._selected_step()
@@ -473,13 +592,32 @@ class IncidentScreen(Screen[None]):
             return
         from runbook.tui.screens.remediate import RemediateScreen
 
-        self.app.push_screen(RemediateScreen(self.incident, step.step.id, self.actor),
-                             lambda _: self.reload())
+        step_id = step.step.id
+        self.app.push_screen(RemediateScreen(self.incident, step_id, self.actor),
+                             lambda done: self._came_back(step_id, bool(done)))
+
+    def _came_back(self, step_id: str, step_done: bool) -> None:
+        """From a screen whose action may have finished the step (a remediation that
+        ran cleanly, a sent announcement): the cursor goes on to the next step."""
+        if step_done:
+            self._advance_after(step_id)
+        self.reload()
 
     def action_report(self) -> None:
         from runbook.tui.screens.report import ReportScreen
 
-        self.app.push_screen(ReportScreen(self.incident))
+        def written(done: bool | None) -> None:
+            # Written: the step that asks for the postmortem is done.
+            pending = [s.step.id for s in (self.state.steps.values() if self.state else [])
+                       if s.step.kind == "report" and not s.finished]
+            if not done or not pending:
+                return
+            step_id = pending[0]
+            self._intent(lambda: self._complete_if_open(step_id, "postmortem written"))
+            if self.selected == step_id:
+                self._advance_after(step_id)
+
+        self.app.push_screen(ReportScreen(self.incident), written)
 
 
 class _ScreenObserver:

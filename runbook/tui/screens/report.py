@@ -7,13 +7,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Markdown, Static
+from textual.widgets import Markdown, Static
 
 from runbook.bugs import internal_error
 from runbook.incident.store import Incident
+from runbook.tui.widgets.key_bar import KeyBar
 
 
-class ReportScreen(Screen[None]):
+class ReportScreen(Screen[bool]):
+    """Dismissed with True once postmortem.md was written."""
+
     BINDINGS = [Binding("w", "export", "Write postmortem.md"),
                 Binding("escape,q", "close", "Back")]
 
@@ -21,12 +24,13 @@ class ReportScreen(Screen[None]):
         super().__init__()
         self.incident = incident
         self.text = ""
+        self.written = False
 
     def compose(self) -> ComposeResult:
         yield Static(" Postmortem draft — generated from the journal", id="report-title")
         with VerticalScroll():
             yield Markdown("Rendering…", id="report")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.render_report()
@@ -51,7 +55,8 @@ class ReportScreen(Screen[None]):
             self.app.call_from_thread(self.notify, f"cannot write {path}: {exc.strerror}",
                                       severity="error")
             return
+        self.written = True
         self.app.call_from_thread(self.notify, f"written: {path}", timeout=8)
 
     def action_close(self) -> None:
-        self.dismiss(None)
+        self.dismiss(self.written)

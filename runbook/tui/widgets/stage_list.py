@@ -20,8 +20,8 @@ class StageList(Tree[str]):
     """Stages as branches, steps as leaves; selecting a leaf shows that step."""
 
     DEFAULT_CSS = """
-    StageList { width: 28; border-right: solid $primary-background; padding: 0;
-                overflow-x: hidden; }
+    StageList { width: 35%; max-width: 28; min-width: 16;
+                border-right: solid $primary-background; padding: 0; overflow-x: hidden; }
     """
     BINDINGS = [Binding("j", "cursor_down", "Down", show=False),
                 Binding("k", "cursor_up", "Up", show=False)]
@@ -36,14 +36,26 @@ class StageList(Tree[str]):
         self.guide_depth = 2
         self._leaves: dict[str, TreeNode[str]] = {}
         self._stages: dict[str, TreeNode[str]] = {}
+        self._state: IncidentState | None = None
+
+    def on_resize(self) -> None:
+        if self._state is not None:
+            self.show(self._state)  # titles are cut to the new width
+
+    def _room(self) -> int:
+        # Less the border, the scrollbar (counted even while it is hidden, so a
+        # title is cut the same whatever the terminal's height), the guide, and
+        # the cell Tree keeps free after a label.
+        return max(4, self.size.width - 1 - self.guide_depth)
 
     def show(self, state: IncidentState) -> None:
+        self._state = state
         if not self._leaves:
             self._populate(state)
         for step_id, step in state.steps.items():
             node = self._leaves.get(step_id)
             if node is not None:
-                node.set_label(self._label(step, step is state.current_step))
+                node.set_label(self._label(step, step is state.current_step, self._room()))
         for stage, node in self._stages.items():
             steps = [s for s in state.steps.values() if s.stage == stage]
             done = sum(1 for s in steps if s.finished)
@@ -57,13 +69,15 @@ class StageList(Tree[str]):
             if stage_node is None:
                 stage_node = self.root.add(step.stage, data=f"stage:{step.stage}", expand=True)
                 self._stages[step.stage] = stage_node
-            self._leaves[step_id] = stage_node.add_leaf(self._label(step, False), data=step_id)
+            self._leaves[step_id] = stage_node.add_leaf(
+                self._label(step, False, self._room()), data=step_id)
 
     @staticmethod
-    def _label(step: StepState, current: bool) -> Text:
+    def _label(step: StepState, current: bool, room: int) -> Text:
         mark, style = MARKS[step.status]
         label = Text(f"{mark} ", style=style)
         label.append(step.step.title, style="bold" if current else "")
+        label.truncate(room, overflow="ellipsis")
         return label
 
     def select_step(self, step_id: str) -> None:

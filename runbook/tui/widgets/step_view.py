@@ -22,6 +22,7 @@ KEYS = {
     "collect": "r run collectors · d done · s skip",
     "announce": "e edit & send · s skip",
     "remediate": "x review & run · s skip",
+    "report": "p preview & write · s skip",
     "note": "d read",
 }
 
