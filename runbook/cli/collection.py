@@ -62,6 +62,10 @@ def collect(context: Context, hosts: tuple[str, ...], incident_id: str | None,
         per_host=per_host, max_output=parse_size(max_output), actor=context.actor,
         app_logs=list(app_logs))
     plan = plan_collection(context.store, request)
+    if plan.opened:
+        console.error_console().print(
+            f"opened incident {plan.incident.id} for this collection (record more into it "
+            f"with --incident {plan.incident.id})")
     console.error_console().print(
         f"incident {plan.incident.id}: {len(plan.collectors)} collector(s) on "
         f"{len(plan.hosts)} host(s)")

@@ -86,6 +86,7 @@ class CollectionPlan:
     options: CollectOptions
     actor: str = "runbook"
     step: str | None = None
+    opened: bool = False  # the incident was opened for this collection
 
     def collection(self, observer: Observer | None = None) -> Collection:
         recorder = JournalRecorder(self.incident, self.actor, self.step)
@@ -135,6 +136,7 @@ def plan_collection(store: IncidentStore, request: CollectRequest) -> Collection
                            "see `runbook collectors`")
     inventory = request.connect.inventory()
     incident: Incident | None = None
+    opened = False
     if request.incident_id:
         incident = Incident(store, store.resolve_id(request.incident_id))
         state = incident.state()
@@ -160,7 +162,9 @@ def plan_collection(store: IncidentStore, request: CollectRequest) -> Collection
         hosts = inventory.select(request.hosts)
         names = ", ".join(h.name for h in hosts[:3]) + (" …" if len(hosts) > 3 else "")
         incident = store.create(playbook=find_playbook(DEFAULT_PLAYBOOK), hosts=hosts,
-                                title=f"Collection on {names}", actor=request.actor)
+                                title=f"Collection on {names}", actor=request.actor,
+                                origin="collect")
+        opened = True
     if not hosts:
         raise RunbookError("no hosts to collect from")
     if request.app_logs:
@@ -170,7 +174,7 @@ def plan_collection(store: IncidentStore, request: CollectRequest) -> Collection
         per_host=request.per_host, max_output=request.max_output,
         resolve_jump=request.connect.jump_resolver(inventory))
     return CollectionPlan(incident, hosts, list(lookup.collectors), options, request.actor,
-                          request.step)
+                          request.step, opened)
 
 
 def incident_hosts(state: IncidentState, request: CollectRequest,

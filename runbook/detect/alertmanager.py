@@ -277,7 +277,8 @@ class _GroupBatch:
             outcome.alertname + (f": {summary}" if summary else "")
         incident = receiver.store.create(
             playbook=loaded, hosts=hosts, title=_one_line(title), actor=receiver.actor,
-            severity=rule.severity, alert=record, detected_at=alert.startsAt.astimezone(UTC))
+            severity=rule.severity, alert=record, detected_at=alert.startsAt.astimezone(UTC),
+            origin="alert")
         receiver.groups.opened(self.payload.groupKey, incident.id)
         incident.append(EventType.ALERT_RECEIVED, record, receiver.actor)
         self.incident, self.status = incident, Status.OPEN

@@ -73,7 +73,8 @@ def start_drill(name: str, actor: str, seed: int | None = None) -> StartedDrill:
         annotations=dict(scenario.alert.annotations), starts_at=utc_now_iso("microseconds"),
         ends_at=None, generator_url="")
     incident = store.create(playbook=playbook, hosts=[], title=f"DRILL: {scenario.title}",
-                            actor=actor, severity=scenario.severity, drill=True, alert=alert)
+                            actor=actor, severity=scenario.severity, drill=True, alert=alert,
+                            origin="drill")
     directory = drills_root() / incident.id
     state = LabState.create(directory, incident_id=incident.id, scenario=scenario.name,
                             seed=seed, store=str(store.root))

@@ -45,6 +45,9 @@ class EventType(StrEnum):
     COMMAND_STARTED = "command.started"
     COMMAND_EXECUTED = "command.executed"
     ANNOUNCEMENT_SENT = "announcement.sent"
+    # An operator's own ssh session on a host, from the app (runbook/host_shell.py).
+    SHELL_OPENED = "shell.opened"
+    SHELL_CLOSED = "shell.closed"
     # An Alertmanager alert filed into the incident (runbook/detect/alertmanager.py).
     ALERT_RECEIVED = "alert.received"
     ALERT_RESOLVED = "alert.resolved"
@@ -140,6 +143,9 @@ class PlaybookSnapshot(TypedDict):
 
 
 class Opened(TypedDict):
+    # How it came to be: "new" (by hand: `runbook new`, the app), "collect" (an
+    # ad-hoc `runbook collect HOST`), "alert" (Alertmanager), "drill".
+    origin: str
     title: str
     severity: str
     drill: bool
@@ -268,6 +274,20 @@ class AnnouncementSent(TypedDict):
     error: str | None
 
 
+class ShellOpened(TypedDict):
+    host: str
+    command: str  # the exact command line that ran in the operator's terminal
+    capture: str | None  # the typescript being written, relative to the incident
+
+
+class ShellClosed(TypedDict):
+    host: str
+    exit_status: int | None  # None: it could not start, or runbook was interrupted
+    duration_s: float
+    capture: str | None
+    capture_bytes: int | None
+
+
 class AlertRecord(TypedDict):
     """An Alertmanager alert as filed (`detect.alertmanager.alert_record`)."""
 
@@ -347,6 +367,8 @@ PAYLOADS: dict[EventType, Any] = {
     # Without evidence only when recording it was itself what failed (a bug).
     EventType.COMMAND_EXECUTED: CommandExecuted | CommandOutcome,  # type: ignore[dict-item]
     EventType.ANNOUNCEMENT_SENT: AnnouncementSent,
+    EventType.SHELL_OPENED: ShellOpened,
+    EventType.SHELL_CLOSED: ShellClosed,
     EventType.ALERT_RECEIVED: AlertRecord,
     EventType.ALERT_RESOLVED: AlertRecord,
     EventType.RESOLVED: Resolved,

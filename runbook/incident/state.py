@@ -81,6 +81,7 @@ class IncidentState:
     severity: str = "SEV3"
     status: Status = Status.OPEN
     drill: bool = False
+    origin: str = "new"  # see incident.events.Opened
     playbook_name: str = ""
     playbook: Playbook | None = None
     playbook_problem: str | None = None
@@ -246,6 +247,7 @@ def _apply_opened(state: IncidentState, event: Event) -> None:
     state.title = str(data.get("title", ""))
     state.severity = str(data.get("severity", "SEV3"))
     state.drill = bool(data.get("drill", False))
+    state.origin = str(data.get("origin") or "new")
     state.opened_at = event.ts
     state.detected_at = _parse_time(data.get("detected_at"))
     state.alert = data.get("alert")

@@ -27,6 +27,19 @@ from runbook.incident.state import IncidentState, Status, StepStatus, apply_even
 from runbook.playbook import LoadedPlaybook, Severity
 
 ROLES = ("commander", "scribe", "communications", "subject-expert")
+# Written by runbook as work runs, not by a person's choice: they do not make an
+# incident the one an operator was working in.
+_MACHINE_EVENTS = frozenset({EventType.HOSTS_ADDED, EventType.COLLECTOR_RAN,
+                             EventType.HOST_FAILED, EventType.ALERT_RECEIVED,
+                             EventType.ALERT_RESOLVED, EventType.COMMAND_EXECUTED})
+
+
+def same_person(a: str, b: str) -> bool:
+    """`alice`, `Alice` and `alice@bastion` are one person: actors are user@host."""
+    def who(text: str) -> str:
+        return text.strip().casefold().split("@", 1)[0]
+
+    return a.strip().casefold() == b.strip().casefold() or who(a) == who(b)
 
 
 def default_actor() -> str:
@@ -80,6 +93,22 @@ class IncidentStore:
     def all(self) -> list[IncidentState]:
         return [self.load(i) for i in self.ids()]
 
+    def last_worked(self, actor: str) -> IncidentState | None:
+        """The open incident `actor` last did something in, where `runbook` with no
+        argument picks up. One that a bare `runbook collect HOST` opened as a
+        place for its evidence counts only once someone has worked in it; when
+        `actor` has worked in none, the open incident with the latest activity."""
+        def by_hand(state: IncidentState) -> list[Event]:
+            return [e for e in state.events if e.type not in _MACHINE_EVENTS]
+
+        open_ones = [s for s in self.all() if s.status == Status.OPEN]
+        worked = [s for s in open_ones if s.origin != "collect" or len(by_hand(s)) > 1]
+        mine = [(e.ts, s) for s in worked for e in by_hand(s) if same_person(e.actor, actor)]
+        if mine:
+            return max(mine, key=lambda pair: pair[0])[1]
+        latest = [(s.last_activity, s) for s in worked if s.last_activity is not None]
+        return max(latest, key=lambda pair: pair[0])[1] if latest else None
+
     def create(
         self,
         *,
@@ -92,6 +121,7 @@ class IncidentStore:
         drill: bool = False,
         alert: events.AlertRecord | None = None,
         detected_at: datetime | None = None,
+        origin: str = "new",
     ) -> Incident:
         if not title.strip():
             raise RunbookError("an incident needs a title", "pass --title 'what is wrong'")
@@ -102,7 +132,8 @@ class IncidentStore:
         definition = playbook.playbook.model_dump(mode="json", exclude_defaults=False)
         incident = Incident(self, incident_id)
         incident.append(EventType.OPENED, events.Opened(
-            title=title.strip(), severity=str(level), drill=drill, commander=commander,
+            origin=origin, title=title.strip(), severity=str(level), drill=drill,
+            commander=commander,
             hosts=[h.as_record() for h in hosts], alert=alert,
             detected_at=utc_iso(detected_at, "microseconds"),
             playbook=events.PlaybookSnapshot(

@@ -44,6 +44,13 @@ def summarize(event: Event) -> str:
             cut = truncation_note(d)
             return (f"Collected {d.get('collector')} on {d.get('host')}: {d.get('status')}"
                     f" (exit {d.get('exit_code')}{extra})" + (f"; {cut}" if cut else ""))
+        case EventType.SHELL_OPENED:
+            kept = f", recorded to {d['capture']}" if d.get("capture") else ""
+            return f"Shell opened on {d.get('host')}{kept}"
+        case EventType.SHELL_CLOSED:
+            status = d.get("exit_status")
+            how = f"exit {status}" if status is not None else "did not finish normally"
+            return f"Shell on {d.get('host')} closed: {how} after {d.get('duration_s')} s"
         case EventType.HOST_FAILED:
             return f"Host {d.get('host')} {d.get('state')}: {d.get('reason')}"
         case EventType.COMMAND_PROPOSED:

@@ -27,7 +27,7 @@ from runbook.hosts import Host
 from runbook.incident import CommandState, EventType, IncidentState, Status
 from runbook.incident.events import CommandApproved, CommandProposed
 from runbook.incident.journal import Event
-from runbook.incident.store import Incident
+from runbook.incident.store import Incident, same_person
 from runbook.inventory import select_among
 from runbook.playbook import RemediateStep
 from runbook.templating import render_command
@@ -169,14 +169,6 @@ def approve(incident: Incident, command_id: str, reviewer: str, actor: str, *,
         raise RunbookError(f"{name} has already approved command {command.id}")
     return incident.append(EventType.COMMAND_APPROVED, CommandApproved(
         command_id=command.id, step=command.step, approver=name), actor)
-
-
-def same_person(a: str, b: str) -> bool:
-    """`alice`, `Alice` and `alice@bastion` are one person: actors are user@host."""
-    def who(text: str) -> str:
-        return text.strip().casefold().split("@", 1)[0]
-
-    return a.strip().casefold() == b.strip().casefold() or who(a) == who(b)
 
 
 def review_satisfied(command: CommandState) -> bool:

@@ -12,7 +12,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from runbook.bugs import report_bug
+from runbook.bugs import log_exception, report_bug
 from runbook.connect_settings import ConnectSettings
 from runbook.errors import RunbookError
 from runbook.incident.store import IncidentStore, default_actor
@@ -29,6 +29,7 @@ class RunbookApp(App[None]):
     BINDINGS = [
         Binding("question_mark", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", show=False),
+        Binding("q", "quit_asking", "Quit", show=False),
         Binding("ctrl+n", "new_incident", "New", show=False),
         Binding("ctrl+t", "toggle_theme", "Theme", show=False),
     ]
@@ -61,13 +62,13 @@ class RunbookApp(App[None]):
 
     @work(thread=True, exclusive=True, group="resume")
     def resume_last(self) -> None:
-        """Pick up where the operator left off: the open incident touched last."""
+        """Pick up where the operator left off (IncidentStore.last_worked)."""
         try:
-            open_ones = [s for s in self.store.all() if str(s.status) == "open"]
+            latest = self.store.last_worked(self.actor)
         except Exception:  # noqa: BLE001 - the home screen still works
+            log_exception("resume")
             return
-        if open_ones:
-            latest = max(open_ones, key=lambda s: s.last_activity or s.opened_at)  # type: ignore[arg-type,return-value]
+        if latest is not None:
             self.call_from_thread(self.open_incident, latest.id)
 
     def open_incident(self, incident_id: str) -> None:
@@ -150,6 +151,30 @@ class RunbookApp(App[None]):
             yield SystemCommand(f"{binding.description or binding.action} ({key})",
                                 f"keyboard: {key}",
                                 partial(target.run_action, binding.action))
+
+    def action_quit_asking(self) -> None:
+        """q quits at once, unless work is running on hosts: then it asks, and says
+        what quitting does to that work."""
+        from runbook.tui.screens.incident import IncidentScreen
+        from runbook.tui.screens.prompts import ChoicePrompt
+        from runbook.tui.screens.remediate import RemediateScreen
+
+        running = [s for s in self.screen_stack
+                   if (isinstance(s, IncidentScreen) and s.collecting)
+                   or (isinstance(s, RemediateScreen) and s.running)]
+        if not running:
+            self.exit()
+            return
+        what = "a remediation" if isinstance(running[-1], RemediateScreen) else "a collection"
+
+        def chosen(choice: str | None) -> None:
+            if choice == "quit":
+                self.exit()
+
+        self.push_screen(ChoicePrompt(
+            f"{what.capitalize()} is running. Quitting stops its commands on the hosts; "
+            "what ran so far stays recorded.",
+            [("stay", "Stay until it ends"), ("quit", "Quit anyway")]), chosen)
 
     def action_help(self) -> None:
         from runbook.tui.screens.help import HelpScreen

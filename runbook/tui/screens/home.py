@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from runbook.bugs import log_exception
 from runbook.incident import IncidentState
@@ -24,20 +24,57 @@ class HomeScreen(Screen[None]):
         Binding("enter", "open", "Open", show=True),
         Binding("n", "new", "New incident"),
         Binding("r", "refresh", "Refresh"),
+        Binding("slash", "filter", "Filter"),
+        Binding("j", "move(1)", "Down", show=False),
+        Binding("k", "move(-1)", "Up", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
     def __init__(self, store: IncidentStore) -> None:
         super().__init__()
         self.store = store
         self.ids: list[str] = []
+        self.states: list[IncidentState] = []
 
     def compose(self) -> ComposeResult:
         yield Static(Text(" runbook — incidents", style="bold"), id="home-title")
         yield DataTable(id="incidents", cursor_type="row", zebra_stripes=True)
+        yield Input(placeholder="filter: title, id, playbook or host; Esc clears",
+                    id="home-filter")
         yield Static("", id="home-hint")
         yield KeyBar()
 
+    def action_move(self, step: int) -> None:
+        table = self.query_one(DataTable)
+        table.focus()
+        (table.action_cursor_down if step > 0 else table.action_cursor_up)()
+
+    def action_filter(self) -> None:
+        line = self.query_one("#home-filter", Input)
+        line.display = True
+        self.set_focus(line)
+
+    def action_clear_filter(self) -> None:
+        line = self.query_one("#home-filter", Input)
+        line.value = ""
+        line.display = False
+        self.query_one(DataTable).focus()
+
+    @on(Input.Changed, "#home-filter")
+    def _filter_changed(self) -> None:
+        self.show(self.states)
+
+    @on(Input.Submitted, "#home-filter")
+    def _filter_kept(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":
+            return self.query_one("#home-filter", Input).display
+        return True
+
     def on_mount(self) -> None:
+        self.query_one("#home-filter", Input).display = False
         table = self.query_one(DataTable)
         table.add_columns("status", "sev", "title", "playbook", "hosts", "opened", "done")
         self.action_refresh()
@@ -58,6 +95,11 @@ class HomeScreen(Screen[None]):
         self.app.call_from_thread(self.show, states)
 
     def show(self, states: list[IncidentState]) -> None:
+        self.states = states
+        needle = self.query_one("#home-filter", Input).value.strip().casefold()
+        if needle:
+            states = [s for s in states if needle in " ".join(
+                [s.id, s.title, s.playbook_name, *(h.name for h in s.hosts)]).casefold()]
         never = datetime.min.replace(tzinfo=UTC)
         open_first = sorted(states, key=lambda s: (str(s.status) == "closed",
                                                    -(s.last_activity or never).timestamp()))
@@ -81,7 +123,8 @@ class HomeScreen(Screen[None]):
         if keep in self.ids:
             table.move_cursor(row=self.ids.index(keep))
         hint = self.query_one("#home-hint", Static)
-        hint.update("No incidents yet. Press n to open one." if not states else
+        hint.update("No incident matches the filter (Esc clears it)." if needle and not states
+                    else "No incidents yet. Press n to open one." if not states else
                     "Enter opens the highlighted incident; n starts a new one.")
         if self.focused is None:
             table.focus()

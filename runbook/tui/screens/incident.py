@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Input, TabbedContent, TabPane, Tabs
+from textual.widgets import Input, Static, TabbedContent, TabPane, Tabs
 
 from runbook.bugs import log_exception, report_bug
 from runbook.collection.worker import SpareWorker
@@ -32,6 +32,7 @@ from runbook.tui.screens.prompts import ChoicePrompt, TextPrompt, TextViewer
 from runbook.tui.widgets.hosts_panel import FindingsPanel, HostsPanel
 from runbook.tui.widgets.incident_header import IncidentHeader
 from runbook.tui.widgets.key_bar import KeyBar
+from runbook.tui.widgets.row_table import RowTable
 from runbook.tui.widgets.stage_list import StageList
 from runbook.tui.widgets.step_view import StepView
 from runbook.tui.widgets.timeline import TimelinePanel
@@ -56,11 +57,17 @@ class IncidentScreen(Screen[None]):
         Binding("C", "close_incident", "Close"),
         Binding("S", "severity", "Sev"),
         Binding("o", "role", "Roles"),
+        Binding("exclamation_mark", "shell", "Shell on host", show=False),
         Binding("1", "tab('step')", "Step", show=False),
         Binding("2", "tab('hosts')", "Hosts", show=False),
         Binding("3", "tab('findings')", "Findings", show=False),
         Binding("4", "tab('timeline')", "Timeline", show=False),
         Binding("p", "report", "Postmortem", show=False),
+        Binding("slash", "filter", "Filter", show=False),
+        # Whatever has focus (a hidden tab's table, nothing after a run), j and k
+        # move something: the focused list, else the steps.
+        Binding("j,down", "move(1)", "Down", show=False),
+        Binding("k,up", "move(-1)", "Up", show=False),
         Binding("escape", "home", "Back"),
     ]
     # The action each kind of step offers (others are hidden while it is selected).
@@ -86,19 +93,29 @@ class IncidentScreen(Screen[None]):
             with TabbedContent(id="tabs", initial="step"):
                 with TabPane("Step", id="step"):
                     yield StepView()
+                # Under each table, its selected row in full: at 80 columns a
+                # finding's text or a host's reason gets a few cells in the table.
                 with TabPane("Hosts", id="hosts-tab"):
                     yield HostsPanel()
+                    yield Static("", id="hosts-detail", classes="row-detail", markup=False)
                 with TabPane("Findings", id="findings-tab"):
                     yield FindingsPanel()
+                    yield Static("", id="findings-detail", classes="row-detail",
+                                 markup=False)
                 with TabPane("Timeline", id="timeline-tab"):
                     yield TimelinePanel()
+                    yield Static("", id="timeline-detail", classes="row-detail",
+                                 markup=False)
         yield Input(placeholder="n: note for the timeline, Enter to record, Esc to leave",
                     id="note")
+        yield Input(placeholder="filter the table: type to narrow, Enter keeps, Esc clears",
+                    id="filter")
         yield KeyBar()
 
     def on_mount(self) -> None:
         # 1-4 switch tabs; Tab goes from the stage list straight into the table shown.
         self.query_one(Tabs).can_focus = False
+        self.query_one("#filter", Input).display = False
         self.reload()
         self.prepare_worker()
         self.set_interval(POLL_SECONDS, self.poll_journal)
@@ -410,13 +427,119 @@ class IncidentScreen(Screen[None]):
         self.query_one(StageList).focus()
 
     def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = {"hosts": "hosts-tab",
-                                                "findings": "findings-tab",
-                                                "timeline": "timeline-tab"}.get(tab, tab)
+        pane = {"hosts": "hosts-tab", "findings": "findings-tab",
+                "timeline": "timeline-tab"}.get(tab, tab)
+        self.query_one(TabbedContent).active = pane
         if self._step_view_stale and tab == "step":
             self._show_step()  # in this frame, not after the TabActivated round trip
+        table = self._table_in_front()
+        if isinstance(self.focused, RowTable) and self.focused is not table:
+            # The table that had focus is hidden now: the keys go where the eyes are.
+            (table or self.query_one(StageList)).focus()
+
+    def _table_in_front(self) -> RowTable | None:
+        pane = self.query_one(TabbedContent).active
+        return {"hosts-tab": self.query_one(HostsPanel),
+                "findings-tab": self.query_one(FindingsPanel),
+                "timeline-tab": self.query_one(TimelinePanel)}.get(pane)
+
+    @on(RowTable.Highlighted)
+    def row_highlighted(self, message: RowTable.Highlighted) -> None:
+        detail = self.query_one(f"#{message.table.id}-detail", Static)
+        detail.update(message.table.describe(message.index)
+                      if message.index is not None else "")
+
+    # -- a shell on a host ------------------------------------------------------------
+
+    def action_shell(self) -> None:
+        """! : ssh to the host under the Hosts tab's cursor (or the only host, or
+        one picked), in this terminal; the app comes back where it was."""
+        if self.state is None or not self.state.hosts:
+            self.notify("This incident has no hosts yet.", severity="warning")
+            return
+        names = [h.name for h in self.state.hosts]
+        hosts = self.query_one(HostsPanel)
+        if self.query_one(TabbedContent).active == "hosts-tab" and \
+                hosts.cursor_source_index is not None:
+            self._shell_mode(names[hosts.cursor_source_index])
+        elif len(names) == 1:
+            self._shell_mode(names[0])
+        else:
+            self.app.push_screen(ChoicePrompt("A shell on which host?",
+                                              [(n, n) for n in names]),
+                                 lambda name: self._shell_mode(name) if name else None)
+
+    def _shell_mode(self, host: str) -> None:
+        self.app.push_screen(ChoicePrompt(
+            f"ssh to {host}, as runbook connects to it. Exit the shell to come back.",
+            [("plain", "Open the shell (its start and end go in the timeline)"),
+             ("capture", "Open it and record everything shown (script(1), kept as "
+                         "evidence)")]),
+            lambda mode: self._open_shell(host, mode == "capture") if mode else None)
+
+    def _open_shell(self, host: str, capture: bool) -> None:
+        from runbook.host_shell import open_shell
+
+        try:
+            with self.app.suspend():
+                session = open_shell(self.incident, host, self.actor, self.app.connect,
+                                     capture=capture)
+        except RunbookError as exc:
+            self.notify(exc.message + (f"\n{exc.hint}" if exc.hint else ""),
+                        severity="error", timeout=8)
+            self.reload()
+            return
+        except Exception:  # noqa: BLE001
+            bug = report_bug("shell on host")
+            self.notify(f"{bug.message}\n{bug.hint}", severity="error", timeout=8)
+            self.reload()
+            return
+        self.notify(f"Back from {host}: exit {session.exit_status}"
+                    + (f"; recorded to {session.capture}" if session.capture else ""),
+                    timeout=6)
+        self.reload()
+
+    def action_move(self, step: int) -> None:
+        """j/k when the focused widget does not take them itself."""
+        stages = self.query_one(StageList)
+        if not stages.has_focus:
+            stages.focus()
+        (stages.action_cursor_down if step > 0 else stages.action_cursor_up)()
+
+    def action_filter(self) -> None:
+        table = self._table_in_front()
+        if table is None:
+            self.notify("/ filters the tables: 2 hosts, 3 findings, 4 timeline.", timeout=4)
+            return
+        line = self.query_one("#filter", Input)
+        line.display = True
+        line.value = table.filter_text
+        self.set_focus(line)
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        table = self._table_in_front()
+        if table is not None:
+            table.set_filter(event.value.strip())
+
+    @on(Input.Submitted, "#filter")
+    def filter_kept(self, event: Input.Submitted) -> None:
+        table = self._table_in_front()
+        event.input.display = bool(event.value.strip())
+        (table or self.query_one(StageList)).focus()
+
+    def _clear_filter(self) -> None:
+        line = self.query_one("#filter", Input)
+        line.value = ""
+        line.display = False
+        for table in self.query(RowTable):
+            table.set_filter("")
 
     def action_home(self) -> None:
+        if self.focused is not None and self.focused.id == "filter":
+            self._clear_filter()
+            (self._table_in_front() or self.query_one(StageList)).focus()
+            return
         if self.focused is not None and self.focused.id in ("note", "answer"):
             self.query_one(StageList).focus()
             return

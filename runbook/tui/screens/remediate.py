@@ -9,6 +9,8 @@ wrong box cannot pass the review.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -55,6 +57,7 @@ class RemediateScreen(Screen[bool]):
         self.expected = ""
         self.running = False
         self.step_done = False
+        self.execution: Any = None  # remediate.Execution, while one runs
 
     def compose(self) -> ComposeResult:
         yield Static(f"Remediate: {self.step_id}", id="title", markup=False)
@@ -248,7 +251,7 @@ class RemediateScreen(Screen[bool]):
 
     @work(thread=True, exclusive=True, group="execute")
     def _execute(self, command_id: str, typed: str) -> None:
-        from runbook.remediate import execute
+        from runbook.remediate import Execution
 
         log = self.query_one("#output", Log)
 
@@ -259,8 +262,10 @@ class RemediateScreen(Screen[bool]):
 
         connect = self.app.connect  # type: ignore[attr-defined]
         try:
-            results = execute(self.incident, command_id, self.actor, typed,
-                              connect.ssh_options(), show, resolve_jump=connect.jump_resolver())
+            self.execution = Execution(self.incident, command_id, self.actor, typed,
+                                       connect.ssh_options(), show,
+                                       resolve_jump=connect.jump_resolver())
+            results = self.execution.run()
         except RunbookError as exc:
             self.app.call_from_thread(self._ended, f"{exc.message}\n{exc.hint or ''}", False)
             return
@@ -288,6 +293,12 @@ class RemediateScreen(Screen[bool]):
         self.refresh_bindings()
         self.notify(message, severity="information" if ok else "error",
                     timeout=8)
+
+    def on_unmount(self) -> None:
+        # The app is quitting mid-run (q, then "Quit anyway"): stop the commands on
+        # the hosts, as a cancelled collection does; what ran is recorded.
+        if self.running and self.execution is not None:
+            self.execution.cancel()
 
     def action_close(self) -> None:
         if self.running:

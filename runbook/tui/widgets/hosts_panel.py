@@ -32,13 +32,14 @@ class HostsPanel(RowTable):
     REDRAW_HZ = 4
 
     def __init__(self) -> None:
-        super().__init__([Column("host", 24), Column("project/role", 20), Column("state", 11),
+        super().__init__([Column("host", 18), Column("project/role", 14), Column("state", 11),
                           Column("done", 5), Column("running / problems")], id="hosts")
         self.live: dict[str, dict[str, str]] = {}
         self.host_state: dict[str, str] = {}
         self.host_message: dict[str, str | None] = {}
         self._recorded: dict[str, dict[str, str]] = {}
         self._truncated: dict[str, set[str]] = {}
+        self._why: dict[str, dict[str, str]] = {}  # host -> collector -> why it failed
         self._state: IncidentState | None = None
         self._stale = False
 
@@ -49,14 +50,23 @@ class HostsPanel(RowTable):
         """A fresh fold of the journal: what every collector last recorded."""
         recorded: dict[str, dict[str, str]] = {}
         truncated: dict[str, set[str]] = {}
+        why: dict[str, dict[str, str]] = {}
         for run in state.evidence:
             host, collector = str(run.get("host")), str(run.get("collector"))
-            recorded.setdefault(host, {})[collector] = str(run.get("status"))
+            status = str(run.get("status"))
+            recorded.setdefault(host, {})[collector] = status
+            if status in PROBLEMS:
+                # The first line of what the runner said, else the status itself.
+                said = str(run.get("message") or "").strip().splitlines()
+                why.setdefault(host, {})[collector] = said[0] if said else status
+            else:
+                why.get(host, {}).pop(collector, None)
             if run.get("truncated"):
                 truncated.setdefault(host, set()).add(collector)
             else:
                 truncated.get(host, set()).discard(collector)
         self._truncated = truncated
+        self._why = why
         for host, problem in state.host_problems.items():
             self.host_state.setdefault(host, str(problem.get("state")))
             self.host_message.setdefault(host, str(problem.get("reason")))
@@ -80,9 +90,11 @@ class HostsPanel(RowTable):
             host_state = self.host_state.get(host.name) or ("ok" if runs and not bad else
                                                            "failed" if bad else "pending")
             cut = self._truncated.get(host.name, set())
+            reasons = [f"{c}: {w}" for c, w in self._why.get(host.name, {}).items()
+                       if runs.get(c) in PROBLEMS]
             detail = ", ".join(running[:3]) if running else (
-                self.host_message.get(host.name) or ", ".join(
-                    [f"{n} {s}" for s, n in bad.items()]
+                self.host_message.get(host.name) or "; ".join(
+                    reasons[:2] + ([f"+{len(reasons) - 2} more"] if len(reasons) > 2 else [])
                     + ([f"{', '.join(sorted(cut))} truncated"] if cut else [])))
             rows.append(((host.name, ""), (f"{host.project or '-'}/{host.role or '-'}", ""),
                          (host_state, STATE_STYLE.get(host_state, "")),
@@ -120,7 +132,7 @@ class FindingsPanel(RowTable):
         evidence_path: str
 
     def __init__(self) -> None:
-        super().__init__([Column("level", 8), Column("host", 20), Column("resource", 16),
+        super().__init__([Column("level", 8), Column("host", 14), Column("resource", 14),
                           Column("finding")], id="findings")
         self.finding_rows: list[tuple[Finding, str]] = []
 
@@ -139,6 +151,13 @@ class FindingsPanel(RowTable):
         self.set_rows([((str(finding.level), LEVEL_STYLE.get(str(finding.level), "dim")),
                         (clean_line(finding.host), ""), (clean_line(finding.resource), ""),
                         (clean_line(finding.summary), "")) for finding, _ in rows])
+
+    def describe(self, index: int) -> str:
+        finding, _ = self.finding_rows[index]
+        where = " · ".join(clean_line(p) for p in (str(finding.level), finding.host,
+                                                   finding.resource) if p)
+        seen = f"\n  {clean_line(str(finding.evidence))}" if finding.evidence else ""
+        return f"{where}: {clean_line(finding.summary)}{seen}   (Enter: the evidence)"
 
     def on_row_table_selected(self, event: RowTable.Selected) -> None:
         if 0 <= event.index < len(self.finding_rows):

@@ -66,12 +66,29 @@ class RowTable(ScrollView, can_focus=True):
     @dataclass
     class Selected(Message):
         table: RowTable
-        index: int
+        index: int  # into every row set, whatever the filter shows
+
+    @dataclass
+    class Highlighted(Message):
+        """The cursor is on another row (or the rows under it changed)."""
+
+        table: RowTable
+        index: int | None  # into every row, as for Selected; None: no rows shown
+
+    def describe(self, index: int) -> str:
+        """The row in full, for the line under the table: `column: text` pairs,
+        where a cell in the table may have been cut to fit."""
+        row = self._source[index]
+        return "  ".join(f"{c.title}: {text}" for c, (text, _) in zip(self.columns, row,
+                                                                         strict=False) if text)
 
     def __init__(self, columns: Sequence[Column], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.columns = list(columns)
-        self._rows: list[Row] = []
+        self._rows: list[Row] = []  # the rows shown: those the filter keeps
+        self._source: list[Row] = []  # every row
+        self._shown: list[int] = []  # for each row shown, its index in _source
+        self.filter_text = ""
         self._widths: list[int] = []
         self._lines: LRUCache[tuple[object, ...], Strip] = LRUCache(512)
 
@@ -85,9 +102,26 @@ class RowTable(ScrollView, can_focus=True):
         """The cells' text, row by row: what the operator reads."""
         return [[text for text, _ in row] for row in self._rows]
 
+    def _kept(self, row: Row) -> bool:
+        needle = self.filter_text.casefold()
+        return not needle or any(needle in text.casefold() for text, _ in row)
+
+    def set_filter(self, text: str) -> None:
+        """Show only the rows with `text` in a cell (any case); "" shows them all."""
+        self.filter_text = text
+        source, self._source = self._source, []
+        self._rows = []
+        self.set_rows(source)
+
+    @property
+    def unfiltered_count(self) -> int:
+        return len(self._source)
+
     def set_rows(self, rows: Sequence[Row]) -> None:
         """Replace the rows; only a change the operator could see costs a repaint."""
-        rows = list(rows)
+        self._source = list(rows)
+        self._shown = [i for i, row in enumerate(self._source) if self._kept(row)]
+        rows = [self._source[i] for i in self._shown]
         if rows == self._rows:
             return
         grew = len(rows) != len(self._rows)
@@ -96,6 +130,8 @@ class RowTable(ScrollView, can_focus=True):
         if grew:
             self.virtual_size = Size(self.size.width, len(rows) + 1)
             self.cursor_row = min(self.cursor_row, max(0, len(rows) - 1))
+        else:
+            self.post_message(self.Highlighted(self, self.cursor_source_index))
         self.refresh()
 
     def append_rows(self, rows: Sequence[Row], follow: bool = False) -> None:
@@ -104,7 +140,11 @@ class RowTable(ScrollView, can_focus=True):
         if not rows:
             return
         at_end = self.cursor_row >= len(self._rows) - 1
-        self._rows.extend(rows)
+        start = len(self._source)
+        self._source.extend(rows)
+        kept = [i for i in range(start, len(self._source)) if self._kept(self._source[i])]
+        self._shown.extend(kept)
+        self._rows.extend(self._source[i] for i in kept)
         self._widths = []
         self.virtual_size = Size(self.size.width, len(self._rows) + 1)
         if follow and at_end:
@@ -193,6 +233,7 @@ class RowTable(ScrollView, can_focus=True):
     def watch_cursor_row(self, row: int) -> None:
         self._scroll_to_cursor()
         self.refresh()
+        self.post_message(self.Highlighted(self, self.cursor_source_index))
 
     def _scroll_to_cursor(self) -> None:
         if self.size.height < 2:
@@ -227,4 +268,10 @@ class RowTable(ScrollView, can_focus=True):
 
     def action_select(self) -> None:
         if 0 <= self.cursor_row < len(self._rows):
-            self.post_message(self.Selected(self, self.cursor_row))
+            self.post_message(self.Selected(self, self._shown[self.cursor_row]))
+
+    @property
+    def cursor_source_index(self) -> int | None:
+        """The cursor's row as an index into every row (the filter aside)."""
+        return self._shown[self.cursor_row] if 0 <= self.cursor_row < len(self._shown) \
+            else None

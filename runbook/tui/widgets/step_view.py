@@ -17,7 +17,7 @@ from runbook.sanitize import clean_line, clean_text
 from runbook.templating import render_text
 
 KEYS = {
-    "checklist": "d done · s skip",
+    "checklist": "d done · s skip · ! shell on a host",
     "question": "a answer · s skip",
     "collect": "r run collectors · d done · s skip",
     "announce": "e edit & send · s skip",
