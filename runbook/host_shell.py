@@ -46,7 +46,7 @@ def _options(host: Host, connect: ConnectSettings, via: list[Host], depth: int) 
     options = connect.ssh_options()
     args = ["-p", str(host.port), "-o", f"ConnectTimeout={int(options.connect_timeout)}",
             "-o", "StrictHostKeyChecking=" + ("accept-new" if options.accept_new else "yes"),
-            "-o", "UserKnownHostsFile=" + " ".join(_escape(str(p), depth)
+            "-o", "UserKnownHostsFile=" + " ".join(_escape(str(p), depth + 1)
                                                    for p in options.known_hosts_files),
             "-o", f"ServerAliveInterval={options.keepalive}"]
     config = os.environ.get("RUNBOOK_SSH_CONFIG")
@@ -55,7 +55,7 @@ def _options(host: Host, connect: ConnectSettings, via: list[Host], depth: int) 
     if host.user:
         args += ["-l", host.user]
     if host.identity_file:
-        args += ["-i", _escape(str(Path(host.identity_file).expanduser()), depth)]
+        args += ["-i", _escape(str(Path(host.identity_file).expanduser()), depth + 1)]
         if not options.default_identities:
             args += ["-o", "IdentitiesOnly=yes"]
     if not options.use_agent:
@@ -65,14 +65,16 @@ def _options(host: Host, connect: ConnectSettings, via: list[Host], depth: int) 
         # forwards the connection (ProxyJump cannot give each hop its own key).
         *before, last = via
         inner = ["ssh", *_options(last, connect, before, depth + 1),
-                 "-W", "%h:%p" if depth == 0 else _escape("%h:%p", depth), "--", last.address]
+                 "-W", _escape("%h:%p", depth), "--", last.address]
         args += ["-o", "ProxyCommand=" + shlex.join(inner)]
     return args
 
 
-def _escape(text: str, depth: int) -> str:
-    """ssh expands %-tokens in a ProxyCommand once per level of nesting."""
-    return text.replace("%", "%" * (2 ** depth)) if depth else text
+def _escape(text: str, expansions: int) -> str:
+    """`text` as written where ssh will expand %-tokens `expansions` times: once
+    per ProxyCommand it sits in, and once more in an option that takes tokens
+    itself (IdentityFile, UserKnownHostsFile)."""
+    return text.replace("%", "%" * (2 ** expansions))
 
 
 @dataclass(frozen=True)

@@ -183,8 +183,20 @@ def test_record_keeps_what_was_sent_elsewhere() -> None:
         announce.record(incident, "what-fired", "x", "stdout", True, None, ACTOR)
 
 
-def test_the_resolution_notice_goes_out_after_resolving_but_not_after_closing() -> None:
+def test_the_resolution_notice_goes_out_after_resolving_but_not_after_closing(
+        tmp_path: Path) -> None:
     incident = open_incident()
+    # Still open: drafting is fine, sending or recording it is refused, with why.
+    early = announce.draft(incident.state(), "all-clear")
+    for attempt in (lambda: announce.record(incident, "all-clear", early, "stdout", True,
+                                            None, ACTOR),
+                    lambda: announce.send(incident, "all-clear", early,
+                                          channels.FileChannel(tmp_path / "out.txt"), ACTOR)):
+        with pytest.raises(RunbookError, match="still open: the resolved notice") as caught:
+            attempt()
+        assert "resolve it first" in (caught.value.hint or "")
+    assert not (tmp_path / "out.txt").exists() and incident.state().announcements == []
+
     incident.resolve(ACTOR, "rolled back")
     state = incident.state()
     text = announce.draft(state, "all-clear")

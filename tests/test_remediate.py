@@ -257,6 +257,13 @@ def test_execute_refuses_without_review_wrong_words_or_a_second_time(
     for nobody in ("", "  ", "me", "lgtm", "bob\x1b[2J"):
         with pytest.raises(RunbookError, match="not a reviewer's name"):
             remediate.approve(incident, command_id, nobody, PROPOSER)
+    # The phrase typed into the reviewer's field, and the operator who will run it.
+    for phrase in ("run on 3 hosts", "Run on 1 host", "run  on 12 hosts"):
+        with pytest.raises(RunbookError, match="is the confirmation phrase"):
+            remediate.approve(incident, command_id, phrase, PROPOSER)
+    with pytest.raises(RunbookError, match="carol is running command .* cannot also"):
+        remediate.approve(incident, command_id, "carol", "carol@bastion",
+                          runner="carol@bastion")
     assert events(incident, EventType.COMMAND_APPROVED) == []
 
     remediate.approve(incident, command_id, REVIEWER, PROPOSER)

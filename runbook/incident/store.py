@@ -99,10 +99,13 @@ class IncidentStore:
         place for its evidence counts only once someone has worked in it; when
         `actor` has worked in none, the open incident with the latest activity."""
         def by_hand(state: IncidentState) -> list[Event]:
-            return [e for e in state.events if e.type not in _MACHINE_EVENTS]
+            # A collection's own opening was not a choice to work there either.
+            machine = _MACHINE_EVENTS | ({EventType.OPENED} if state.origin == "collect"
+                                         else set())
+            return [e for e in state.events if e.type not in machine]
 
         open_ones = [s for s in self.all() if s.status == Status.OPEN]
-        worked = [s for s in open_ones if s.origin != "collect" or len(by_hand(s)) > 1]
+        worked = [s for s in open_ones if s.origin != "collect" or by_hand(s)]
         mine = [(e.ts, s) for s in worked for e in by_hand(s) if same_person(e.actor, actor)]
         if mine:
             return max(mine, key=lambda pair: pair[0])[1]

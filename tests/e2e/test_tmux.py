@@ -68,17 +68,18 @@ class Tmux:
                                  f"{result.stderr.strip()}")
         return result.stdout
 
-    def start(self, session: str, command: list[str]) -> None:
+    def start(self, session: str, command: list[str], width: int = WIDTH,
+              height: int = HEIGHT) -> None:
         # remain-on-exit keeps a killed pane (and so the server) around until
         # teardown, instead of the server exiting when its last pane dies.
-        self("new-session", "-d", "-s", session, "-x", str(WIDTH), "-y", str(HEIGHT),
+        self("new-session", "-d", "-s", session, "-x", str(width), "-y", str(height),
              shlex.join(command), ";", "set-option", "-g", "remain-on-exit", "on")
 
     def screen(self, session: str) -> str:
         return self("capture-pane", "-p", "-t", session)
 
-    def lines(self, session: str) -> list[str]:
-        return self.screen(session).split("\n")[:HEIGHT]
+    def lines(self, session: str, height: int = HEIGHT) -> list[str]:
+        return self.screen(session).split("\n")[:height]
 
     def keys(self, session: str, *keys: str) -> None:
         self("send-keys", "-t", session, *keys)
@@ -240,7 +241,8 @@ def test_screens_fit_80x24_with_the_key_footer(tmux: Tmux) -> None:
 
     run_cli("new", "-p", "generic-host", "-H", "localhost", "-t", TITLE)
     tmux.start("incident", runbook_command())
-    keys = ("d Done", "s Skip", "a Answer", "r Run", "n Note")
+    # A checklist step is selected: its keys, the note, the lifecycle, help.
+    keys = ("d Done", "s Skip", "n Note", "R Resolve", "? Help")
     screen = wait_for(tmux, "incident", lambda s: last_line_has(*keys)(s) and
                       "detect › Confirm the alert" in s, "the incident screen's footer")
     lines = screen.split("\n")[:HEIGHT]
@@ -248,3 +250,141 @@ def test_screens_fit_80x24_with_the_key_footer(tmux: Tmux) -> None:
     assert "▼ detect 0/2" in lines[1], lines[1]
     # The note line sits right above the footer, inside the 24 rows.
     assert "n: note for the timeline" in lines[HEIGHT - 2], lines[HEIGHT - 2]
+
+
+# -- a remediation, and the screens at 60x20 ------------------------------------------------
+
+FIX_PLAYBOOK = """\
+name: tmux-fix
+title: tmux remediation playbook
+stages:
+  announce:
+    - id: update
+      kind: announce
+      purpose: update
+      title: Tell the channel what was done, with a rather long title to cut
+      template: "{{ title }}: fixed on {{ hosts }}"
+  remediate:
+    - id: write-marker
+      kind: remediate
+      title: Print a marker on each host, reviewed
+      command: echo fixed on {{ host }}
+      rollback: Nothing to undo.
+      review: true
+    - id: check-after
+      kind: checklist
+      title: Check the graphs after the fix
+"""
+
+
+@pytest.fixture
+def fleet_app(sshd_fleet: Any, tmp_path: Path) -> tuple[str, list[str]]:
+    """An incident on lab1 and lab2 of the real sshd fleet, and the `runbook tui`
+    command line that reaches them (the lab's inventory and known_hosts)."""
+    from runbook import paths
+    from tests.fleet import write_inventory
+
+    directory = paths.user_playbooks_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "tmux-fix.yaml").write_text(FIX_PLAYBOOK)
+    inventory = write_inventory(sshd_fleet, tmp_path / "inventory.yaml")
+    incident_id = run_cli("new", "-p", "tmux-fix", "-i", str(inventory), "-H", "lab1",
+                          "-H", "lab2", "-t", "tmux fix on two hosts").stdout.strip()
+    return incident_id, [*runbook_command(), "tui", incident_id, "-i", str(inventory),
+                         "--known-hosts", str(sshd_fleet.known_hosts)]
+
+
+def test_a_reviewed_remediation_on_one_host_at_80x24(tmux: Tmux,
+                                                      fleet_app: tuple[str, list[str]]) -> None:
+    incident_id, command = fleet_app
+    tmux.start("fix", command)
+    wait_for_text(tmux, "fix", "announce › Tell the channel")
+    tmux.keys("fix", "j")
+    tmux.keys("fix", "j")
+    wait_for_text(tmux, "fix", "remediate › Print a marker", "x Fix")
+    tmux.keys("fix", "x")
+    shown = wait_for_text(tmux, "fix", "Hosts: 2 of 2 ticked", "on lab1:", "on lab2:",
+                          "Reviewer (a second person, not tester@lab):",
+                          "To run it, type: run on 2 hosts (after the review)")
+    assert "echo fixed on lab2" in shown
+    # Back to the host list, untick lab2, plan again for lab1 alone.
+    tmux.keys("fix", "BTab")
+    tmux.keys("fix", "BTab")
+    tmux.keys("fix", "Down")
+    tmux.keys("fix", "Down")
+    tmux.keys("fix", "Space")
+    wait_for_text(tmux, "fix", "Hosts: 1 of 2 ticked")
+    tmux.keys("fix", "p")
+    wait_for_text(tmux, "fix", "To run it, type: run on 1 host", "on lab1:")
+    assert "on lab2:" not in tmux.screen("fix")
+    tmux.type("fix", "bob")
+    tmux.keys("fix", "Enter")
+    wait_for_text(tmux, "fix", "Reviewed by: bob")
+    tmux.type("fix", "run on 1 host")
+    tmux.keys("fix", "Enter")
+    wait_for_text(tmux, "fix", "— done —", "lab1: ok (exit 0)")
+
+    state = journal(incident_id)
+    events = state["timeline"]
+    [approved] = [e["data"] for e in events if e["type"] == "command.approved"]
+    assert approved["approver"] == "bob"
+    executed = [e["data"] for e in events if e["type"] == "command.executed"]
+    assert [(e["host"], e["exit_code"]) for e in executed] == [("lab1", 0)]
+    steps = {s["id"]: s for s in state["steps"]}
+    assert steps["write-marker"]["status"] == "done"
+    tmux.keys("fix", "Escape")
+    wait_for_text(tmux, "fix", "remediate › Check the graphs after the fix")
+
+
+def cut_without_ellipsis(screen: str, whole: list[str]) -> list[str]:
+    """The texts of `whole` that show only in part: a prefix of five or more
+    characters on screen, not followed by the rest or by an ellipsis."""
+    flat = " ".join(screen.split())
+    cut = []
+    for text in whole:
+        if text in flat:
+            continue
+        for size in range(len(text) - 1, 4, -1):
+            at = flat.find(text[:size])
+            if at >= 0:
+                if not flat[at + size:].startswith("…"):
+                    cut.append(text[:size])
+                break
+    return cut
+
+
+def test_the_screens_at_60x20_cut_nothing_without_an_ellipsis(
+        tmux: Tmux, fleet_app: tuple[str, list[str]]) -> None:
+    _, command = fleet_app
+    width, height = 60, 20
+    tmux.start("narrow", command, width, height)
+    incident = wait_for_text(tmux, "narrow", "announce › Tell the channel", "? Help")
+    lines = tmux.lines("narrow", height)
+    key_bar = lines[height - 1]
+    assert key_bar.rstrip().endswith("? Help") and "esc Back" in key_bar, key_bar
+    titles = ["Print a marker on each host, reviewed", "Check the graphs after the fix",
+              "Tell the channel what was done, with a rather long title to cut"]
+    stage_column = [line.split("│")[0] for line in lines[1:height - 2]]
+    for title in titles:
+        shown = [c for c in stage_column if title[:8] in c]
+        assert shown, f"{title!r} not in the stage list:\n{incident}"
+        assert title in shown[0] or shown[0].rstrip().endswith("…"), shown[0]
+
+    tmux.keys("narrow", "e")
+    announce = wait_for_text(tmux, "narrow", "fixed on lab1, lab2")
+    bar = announce.split("\n")[height - 1]
+    assert bar.rstrip().endswith("Back (nothing sent)") or "…" in bar, bar
+    assert cut_without_ellipsis(announce, ["Send via channel", "Back (nothing sent)"]) == [], \
+        announce
+    tmux.keys("narrow", "Escape")
+    wait_for_text(tmux, "narrow", "announce › Tell the channel", "? Help")
+    tmux.keys("narrow", "j")
+    tmux.keys("narrow", "j")
+    wait_for_text(tmux, "narrow", "remediate › Print a marker")
+    tmux.keys("narrow", "x")
+    remedy = wait_for_text(tmux, "narrow", "Hosts: 2 of 2 ticked", "To run it, type:")
+    assert cut_without_ellipsis(remedy, [
+        "Reviewer (a second person, not tester@lab):",
+        "To run it, type: run on 2 hosts (after the review)",
+        "Hosts: 2 of 2 ticked (space ticks, p plans for them)",
+        "Back (nothing runs)"]) == [], remedy

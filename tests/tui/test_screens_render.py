@@ -234,5 +234,5 @@ async def test_help_screen(clock: Clock) -> None:
         await settled(pilot, lambda: incident_loaded(app), "the incident screen")
         await pilot.press("question_mark")
         text = await settled(pilot, lambda: isinstance(app.screen, HelpScreen) and
-                             "runbook keys" in screen_text(app), "the help screen")
+                             "Keys: incident screen" in screen_text(app), "the help screen")
         assert_snapshot("help", text)

@@ -1,57 +1,85 @@
-"""? shows every key, grouped by where it works."""
+"""? lists the keys of the screen it was opened on, read from that screen's real
+bindings (and its widgets' and the app's), so it cannot drift from what the
+keys do. A few words per screen say what they act on."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Markdown
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Markdown, Static
 
-HELP = """\
-# runbook keys
-
-**Incident screen** — the stage list is on the left; the right side shows the
-selected step (1), hosts (2), findings (3) and the timeline (4).
-
-| key | does |
-|---|---|
-| ↑ ↓ / j k | move between steps |
-| d | mark the step done |
-| s | skip the step (asks why) |
-| a | answer a question step |
-| r | run a collect step's collectors on its hosts |
-| c | cancel the run (stops its commands on the hosts) |
-| e | edit and send an announcement |
-| x | review and run a remediation (typed confirmation) |
-| n | write a note into the timeline |
-| p | preview and export the postmortem |
-| 1 2 3 4 | step, hosts, findings, timeline |
-| Tab | into the table shown; j k move in it |
-| Enter (on a finding) | open its evidence at the line |
-| Enter (on an event) | read the timeline event in full |
-| Esc | back to the incident list |
-
-**Everywhere**: `ctrl+p` command palette · `ctrl+n` new incident · `ctrl+t` light/dark ·
-`?` this help · `ctrl+q` quit. Quitting loses nothing: every action is already in
-the journal, and `runbook` resumes where you were.
-
-**Evidence viewer**: `/` search · `n`/`N` next/previous · `:` go to line ·
-`g`/`G` top/bottom · `f`/`F` next/previous finding · `q` close.
+INTRO = {
+    "IncidentScreen": "The stage list is on the left; the right side shows the selected "
+                      "step (1), hosts (2), findings (3) and the timeline (4). Only the "
+                      "selected step's own action is live (a question's Answer, a collect "
+                      "step's Run, ...).",
+    "RemediateScreen": "Nothing runs until a reviewer (when the step asks for one) is "
+                       "recorded and the phrase is typed exactly.",
+    "HomeScreen": "Open incidents first, then the rest, newest activity first.",
+}
+MORE = """
+**Everywhere**: `ctrl+p` command palette (every action above, by name) · `ctrl+q` quit
+at once · `q` quit (asks first while a collection or remediation runs). Quitting loses
+nothing: every action is already in the journal, and `runbook` resumes where you were.
 """
+
+
+def key_rows(screen: Screen[Any]) -> list[tuple[str, str]]:
+    """(keys, what they do) for the screen, its focused widget's chain, and the
+    app, in that order; one row per action."""
+    app = screen.app
+    chain = list(screen.focused.ancestors_with_self) if screen.focused else []
+    widgets = [node for node in chain if node is not screen and node is not app]
+    rows: dict[str, tuple[list[str], str]] = {}
+    for node in [screen, *widgets, app]:
+        for binding in getattr(node, "BINDINGS", []):
+            if not isinstance(binding, Binding):
+                continue
+            label = binding.description or binding.action
+            if binding.tooltip:
+                label = f"{label}: {binding.tooltip}"
+            keys = [app.get_key_display(Binding(k.strip(), ""))
+                    for k in binding.key.split(",")]
+            if binding.action in rows:
+                rows[binding.action][0].extend(k for k in keys
+                                               if k not in rows[binding.action][0])
+            else:
+                rows[binding.action] = (keys, label)
+    return [(" ".join(keys), label) for keys, label in rows.values()]
 
 
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll { width: 80; max-width: 100%; height: 90%;
-        border: thick $primary; background: $surface; }
+        border: thick $primary; background: $surface; padding: 0 1; }
+    HelpScreen .help-intro { margin-bottom: 1; color: $text-muted; }
     """
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
 
+    def __init__(self, below: Screen[Any]) -> None:
+        super().__init__()
+        self.below = below
+
     def compose(self) -> ComposeResult:
+        name = type(self.below).__name__
+        table = Table(box=None, show_header=False, padding=(0, 1), expand=True)
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column(ratio=1)
+        for keys, label in key_rows(self.below):
+            table.add_row(keys, label)
         with VerticalScroll():
-            yield Markdown(HELP)
+            yield Static(Text(f"Keys: {name.removesuffix('Screen').lower()} screen",
+                              style="bold"))
+            yield Static(INTRO.get(name, ""), classes="help-intro")
+            yield Static(table)
+            yield Markdown(MORE)
 
     def action_close(self) -> None:
         self.dismiss(None)
