@@ -42,9 +42,13 @@ async def test_the_app_without_an_argument_opens_the_incident_worked_in_last() -
     run_cli("collect", "localhost", "-c", "uptime")
     app = RunbookApp(IncidentStore(), actor=ACTOR)
     async with app.run_test(size=(80, 24)) as pilot:
-        for _ in range(100):
-            if isinstance(app.screen, IncidentScreen):
+        for _ in range(200):
+            if isinstance(app.screen, IncidentScreen) and app.screen.state is not None:
                 break
             await pilot.pause(0.05)
         assert isinstance(app.screen, IncidentScreen)
         assert app.screen.incident.id == worked
+        # Let the screen finish mounting before the app exits (Textual's tabs
+        # raise when torn down mid-mount).
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)

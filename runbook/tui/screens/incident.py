@@ -746,19 +746,3 @@ class IncidentScreen(Screen[None]):
                 self._advance_after(step_id)
 
         self.app.push_screen(ReportScreen(self.incident), written)
-
-
-class _ScreenObserver:
-    """Collection progress from worker threads, posted to the screen."""
-
-    def __init__(self, screen: IncidentScreen) -> None:
-        self.screen = screen
-
-    def host_changed(self, host: str, state: Any, message: str | None) -> None:
-        self.screen.app.call_from_thread(self.screen.post_message,
-                                         HostProgress(host, str(state), message))
-
-    def collector_changed(self, host: str, collector: str, status: str,
-                          detail: str | None) -> None:
-        self.screen.app.call_from_thread(self.screen.post_message,
-                                         CollectorProgress(host, collector, status, detail))
