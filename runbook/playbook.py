@@ -83,7 +83,8 @@ class QuestionStep(_StepBase):
     kind: Literal["question"]
     prompt: str = Field(min_length=1)
     records: Literal["summary", "impact", "detection", "changes", "root_cause", "trigger",
-                     "resolution", "lessons", "action_items"] | None = None
+                     "resolution", "lessons", "went_well", "went_wrong", "lucky",
+                     "action_items"] | None = None
 
 
 class CollectStep(_StepBase):

@@ -95,7 +95,8 @@ def test_required_playbooks_share_step_ids() -> None:
     # the README and operators' scripts use these ids whatever the playbook
     shared = {"confirm-alert", "what-fired", "initial-notice", "what-changed", "impact",
               "ping-hosts", "collect-logs", "mitigation-result", "status-update",
-              "root-cause", "trigger", "lessons", "action-items", "resolved-notice",
+              "root-cause", "trigger", "went-well", "went-wrong", "lucky", "action-items",
+              "resolved-notice",
               "export-postmortem"}
     catalog = load_all()
     for name in REQUIRED:
@@ -111,8 +112,9 @@ def test_generic_host_covers_the_whole_flow() -> None:
     assert any(step.kind == "collect" and step.bundle == "checklist60"
                for _, step in playbook.steps())
     records = {step.records for _, step in playbook.steps() if step.kind == "question"}
-    assert {"detection", "changes", "impact", "root_cause", "trigger", "lessons",
-            "action_items"} <= records
+    assert {"detection", "changes", "impact", "root_cause", "trigger", "went_well",
+            "went_wrong", "lucky", "action_items"} <= records
+    assert playbook.step("export-postmortem").kind == "report"
     purposes = [step.purpose for _, step in playbook.steps() if step.kind == "announce"]
     assert purposes == ["initial", "update", "resolved"]
     assert playbook.step("service-name").kind == "question"

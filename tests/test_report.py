@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from markdown_it import MarkdownIt
@@ -320,12 +321,13 @@ def test_the_postmortem_of_a_worked_incident_is_valid_gfm(sshd_fleet: SshdLab, t
     assert [h for level, h in doc.headings if level == 2] == expected_h2(lang)
     assert [h for level, h in doc.headings if level == 3] == [
         t["root_cause"], t["trigger"], t["changes"], t["commands_executed"], t["went_well"],
-        t["went_wrong"], t["lucky"], t["findings_by_host"], t["excerpts"]]
-    assert [h for level, h in doc.headings if level == 4] == ["lab1", "lab2"]
+        t["went_wrong"], t["lucky"], t["findings_by_host"], t["collector_runs"],
+        t["excerpts"]]
+    assert [h for level, h in doc.headings if level == 4][:2] == ["lab1", "lab2"]
 
     # header: status, severity, duration, authors
     header = {row[0]: row[1] for row in doc.tables[0].rows}
-    assert header[t["status"]] == t["statuses"]["draft"]
+    assert header[t["status"]] == t["statuses"]["resolved"]
     assert header[t["severity"]] == "SEV3"
     assert header[t["commander"]] == "alice"
     assert header[t["authors"]] == ACTOR
@@ -346,7 +348,9 @@ def test_the_postmortem_of_a_worked_incident_is_valid_gfm(sshd_fleet: SshdLab, t
     # resolution: every command executed, with host, exit code, approver, evidence
     resolution = doc.table_after(t["commands_executed"])
     assert len(resolution.rows) == 4  # two steps on two hosts
-    commands = {(row[1], code_spans(cells[2])[0], row[3].split()[0])
+    # (each host's command differs here, so each is its own row; the exit column
+    # gives each host's outcome)
+    commands = {(row[1], code_spans(cells[2])[0], row[3].split()[1])
                 for row, cells in zip(resolution.rows, resolution.cells, strict=True)}
     assert commands == {
         (h, f"echo restarted {h} | tr a-z A-Z; printf '%s\\n' '`tick`'", "0")
@@ -356,16 +360,30 @@ def test_the_postmortem_of_a_worked_incident_is_valid_gfm(sshd_fleet: SshdLab, t
         assert hrefs(cells[6]) and all((out.parent / h).is_file() for h in hrefs(cells[6]))
 
     # timeline: every event in order, UTC and local time, links that resolve
+    # Every event a person made is a row; each collection is one row whose link
+    # goes to its runs under the supporting information.
     timeline = doc.table_after(t["timeline"])
-    assert len(timeline.rows) == len(state.events)
-    assert [int(r[0]) for r in timeline.rows] == list(range(1, len(state.events) + 1))
-    assert [r[1] for r in timeline.rows] == [f"{e.ts:%Y-%m-%d %H:%M:%S}Z" for e in state.events]
-    for row, event in zip(timeline.rows, state.events, strict=True):
-        local = event.ts + timedelta(hours=9 if lang == "ja" else 0)
-        assert row[2] == f"{local:%Y-%m-%d %H:%M:%S} {'JST' if lang == 'ja' else 'UTC'}"
-    linked = [h for cells in timeline.cells for h in hrefs(cells[5])]
-    assert len(linked) == 2 + 4  # 2 collections, 4 remediation runs (no stderr)
-    assert all((out.parent / target).is_file() for target in linked)
+    runs = [n for n, e in enumerate(state.events, 1)
+            if e.type in ("collector.ran", "host.failed")]
+    shown = [(n, e) for n, e in enumerate(state.events, 1) if n not in runs[1:] or
+             state.events[n - 2].type not in ("collector.ran", "host.failed")]
+    assert [int(r[0]) for r in timeline.rows] == [n for n, _ in shown]
+    assert [r[1] for r in timeline.rows] == [f"{e.ts:%Y-%m-%d %H:%M:%S}Z" for _, e in shown]
+    collections = [r for r in timeline.rows if "Collected" in r[-2]]
+    [collection] = collections  # kernel on lab1 and lab2: one collection, one row
+    assert "Collected 2 run(s) on 2 host(s) (kernel)" in collection[-2]
+    # The local time is beside UTC only where it differs (Tokyo here, not UTC).
+    assert (t["local_time"] in timeline.header) == (lang == "ja")
+    if lang == "ja":
+        for row, (_, event) in zip(timeline.rows, shown, strict=True):
+            assert row[2] == f"{event.ts + timedelta(hours=9):%Y-%m-%d %H:%M:%S} JST"
+    linked = [h for cells in timeline.cells for h in hrefs(cells[-1])]
+    files = [h for h in linked if not h.startswith("#")]
+    assert len(files) == 4  # the 4 remediation runs (no stderr)
+    assert all((out.parent / target).is_file() for target in files)
+    anchors = [h for h in linked if h.startswith("#")]
+    assert [unquote(a) for a in anchors] == [markdown.anchor(f"{t['collection']} 1")]
+    assert [h for level, h in doc.headings if level == 4][-1] == f"{t['collection']} 1"
 
     # action items, parsed from the answer; missing fields say TODO
     items = doc.table_after(t["action_items"])

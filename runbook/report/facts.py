@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from runbook.report.redact import Redactor
 from runbook.sanitize import clean_line, clean_text
 
 RECORDS = ("summary", "impact", "detection", "changes", "root_cause", "trigger", "resolution",
-           "lessons", "action_items")
+           "lessons", "went_well", "went_wrong", "lucky", "action_items")
 CONTEXT_LINES = 3
 EXCERPT_READ_LIMIT = 8 * 1024 * 1024  # what parsers read (evidence.read_head), so lines agree
 
@@ -96,14 +96,19 @@ def build(state: IncidentState, *, incident_dir: Path, redactor: Redactor,
                                     if e.type == EventType.RESOLVED and e.data.get("summary")),
                                    ""),
         "executed": _executed(state, links, tz),
+        "commands": [],
         "timeline": _timeline(state, links, tz),
         "action_items": action_items(records["action_items"]),
-        "lessons": lessons(records["lessons"]),
+        "lessons": _lessons(records),
+        "runs": _runs(state, links, tz),
+        # The local time is written beside UTC only where it says something else.
+        "show_local": _offset(tz) != timedelta(0),
         "skipped": [{"id": s.step.id, "title": s.step.title, "reason": s.reason or ""}
                     for s in state.steps.values() if str(s.status) == "skipped"],
         "damaged": [{"line": d.line, "reason": d.reason} for d in state.damaged],
         "evidence_dir": str(incident_dir / "evidence"),
     }
+    model["commands"] = _commands(model["executed"])
     findings = _findings(state, links)
     model["hosts"] = _by_host(state, findings)
     model = redactor.value(model)
@@ -124,7 +129,7 @@ def _incident(state: IncidentState) -> dict[str, Any]:
             authors.append(event.actor)
     return {
         "id": state.id, "title": state.title, "severity": state.severity,
-        "status": "final" if str(state.status) == "closed" else "draft",
+        "status": str(state.status), "final": str(state.status) == "closed",
         "state": str(state.status), "drill": state.drill, "playbook": state.playbook_name,
         "commander": state.roles.get("commander") or "", "roles": dict(state.roles),
         "authors": authors,
@@ -185,26 +190,118 @@ def _executed(state: IncidentState, links: Links, tz: tzinfo | None) -> list[dic
     return sorted(rows, key=lambda r: r["time"]["iso"] if r["time"] else "")
 
 
+def _commands(executed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The per-host runs of each command, one row per distinct command: a long
+    command is printed once, with the hosts it ran on and each one's outcome."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for run in executed:
+        key = (run["step"], run["command"])
+        row = rows.setdefault(key, {**run, "hosts": [], "outcomes": [], "files": []})
+        row["hosts"].append(run["host"])
+        code = run["exit_code"] if run["exit_code"] is not None else "—"
+        row["outcomes"].append(f"{run['host']}: {code} {run['status']}".strip())
+        row["files"] += [{"label": f"{run['host']} {stream}", "href": run[stream]}
+                         for stream in ("stdout", "stderr") if run[stream]]
+    return list(rows.values())
+
+
+# Written by a collection as it runs: one row per collection in the timeline.
+_RUN_EVENTS = (EventType.COLLECTOR_RAN, EventType.HOST_FAILED)
+
+
+def _collections(state: IncidentState) -> list[list[tuple[int, Any]]]:
+    """The journal's collections: runs in a row from one actor for one step,
+    each run with its event number."""
+    groups: list[list[tuple[int, Any]]] = []
+    for number, event in enumerate(state.events, start=1):
+        if event.type not in _RUN_EVENTS:
+            continue
+        last = groups[-1][-1] if groups else None
+        if last is not None and last[0] == number - 1 and last[1].actor == event.actor \
+                and last[1].data.get("step") == event.data.get("step"):
+            groups[-1].append((number, event))
+        else:
+            groups.append([(number, event)])
+    return groups
+
+
+def _collection_text(runs: list[tuple[int, Any]]) -> str:
+    ran = [e.data for _, e in runs if e.type == EventType.COLLECTOR_RAN]
+    failed_hosts = sorted({str(e.data.get("host")) for _, e in runs
+                           if e.type == EventType.HOST_FAILED})
+    hosts = sorted({str(d.get("host")) for d in ran} | set(failed_hosts))
+    collectors = sorted({str(d.get("collector")) for d in ran})
+    notable = sum(1 for d in ran for f in d.get("findings") or [] if f.get("level") != "info")
+    bad = sum(1 for d in ran if d.get("status") != "ok")
+    step = runs[0][1].data.get("step")
+    shown = ", ".join(collectors[:4]) + (f" +{len(collectors) - 4}" if len(collectors) > 4
+                                         else "")
+    return (f"Collected {len(ran)} run(s) on {len(hosts)} host(s)"
+            + (f" for step {step}" if step else "") + f" ({shown}): {notable} finding(s)"
+            + (f", {bad} run(s) not ok" if bad else "")
+            + (f"; unreachable or refused: {', '.join(failed_hosts)}" if failed_hosts else ""))
+
+
 def _timeline(state: IncidentState, links: Links, tz: tzinfo | None) -> list[dict[str, Any]]:
+    """Every event a person made, one row each; a collection is one row, its runs
+    are listed under supporting information (`runs`)."""
+    firsts = {runs[0][0]: (index, runs) for index, runs in enumerate(_collections(state), 1)}
     rows = []
     for number, event in enumerate(state.events, start=1):
         data = event.data
         files: list[dict[str, str | None]] = []
-        record = evidence_of(data) if event.type in (
-            EventType.COLLECTOR_RAN, EventType.COMMAND_EXECUTED) else None
-        if record:
-            # A cut capture says so on its link: the file is not all the host printed.
-            cut = " (truncated)" if record.get("truncated") else ""
-            files.append({"label": "stdout" + cut, "href": links.href(record.get("stdout"))})
-            if record.get("stderr_bytes"):
-                files.append({"label": "stderr" + cut, "href": links.href(record.get("stderr"))})
+        collection = None  # its runs are under "Collection N" in the supporting information
+        if event.type in _RUN_EVENTS:
+            if number not in firsts:
+                continue
+            collection, runs = firsts[number]
+            text = _collection_text(runs)
+        else:
+            text = summarize(event)
+            record = evidence_of(data) if event.type == EventType.COMMAND_EXECUTED else None
+            if record:
+                # A cut capture says so on its link: the file is not all the host printed.
+                cut = " (truncated)" if record.get("truncated") else ""
+                files.append({"label": "stdout" + cut,
+                              "href": links.href(record.get("stdout"))})
+                if record.get("stderr_bytes"):
+                    files.append({"label": "stderr" + cut,
+                                  "href": links.href(record.get("stderr"))})
         time = moment(event.ts, tz)
         assert time is not None
         rows.append({"n": number, "utc": time["utc"], "local": time["local"],
                      "actor": event.actor, "type": event.type,
-                     "text": clean_line(summarize(event).replace("\n", " ")),
+                     "text": clean_line(text.replace("\n", " ")), "collection": collection,
                      "files": [f for f in files if f["href"]]})
     return rows
+
+
+def _runs(state: IncidentState, links: Links, tz: tzinfo | None) -> list[dict[str, Any]]:
+    """Each collection's runs, for the supporting information."""
+    out = []
+    for index, runs in enumerate(_collections(state), 1):
+        rows = []
+        for number, event in runs:
+            data = event.data
+            time = moment(event.ts, tz)
+            if event.type == EventType.HOST_FAILED:
+                rows.append({"n": number, "utc": time["utc"] if time else "",
+                             "host": str(data.get("host")), "collector": "—",
+                             "status": str(data.get("state")),
+                             "detail": str(data.get("reason") or ""), "files": []})
+                continue
+            cut = " (truncated)" if data.get("truncated") else ""
+            files = [{"label": "stdout" + cut, "href": links.href(data.get("stdout"))}]
+            if data.get("stderr_bytes"):
+                files.append({"label": "stderr" + cut, "href": links.href(data.get("stderr"))})
+            notable = [f for f in data.get("findings") or [] if f.get("level") != "info"]
+            rows.append({"n": number, "utc": time["utc"] if time else "",
+                         "host": str(data.get("host")), "collector": str(data.get("collector")),
+                         "status": f"{data.get('status')} (exit {data.get('exit_code')})",
+                         "detail": f"{len(notable)} finding(s)" if notable else "",
+                         "files": [f for f in files if f["href"]]})
+        out.append({"index": index, "text": _collection_text(runs), "rows": rows})
+    return out
 
 
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
@@ -233,6 +330,20 @@ _LESSON_PREFIX = re.compile(
     r"^\s*(?:[-*+•]\s*)?(?P<label>" + "|".join(
         re.escape(k) for k in sorted(LESSON_PARTS, key=len, reverse=True))
     + r")\s*[:：]\s*(?P<rest>.*)$", re.I)
+
+
+def _offset(tz: tzinfo | None) -> timedelta | None:
+    return datetime.now(UTC).astimezone(tz).utcoffset()
+
+
+def _lessons(records: dict[str, str]) -> dict[str, str]:
+    """Each part from its own question (`records: went_well` ...), else from the
+    labelled parts of one `lessons` answer."""
+    parts = lessons(records["lessons"])
+    for key in ("went_well", "went_wrong", "lucky"):
+        if records[key]:
+            parts[key] = records[key]
+    return parts
 
 
 def lessons(text: str) -> dict[str, str]:

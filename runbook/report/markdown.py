@@ -18,12 +18,16 @@ from runbook.sanitize import clean_line, clean_text
 _HEADING = re.compile(r"^(\s{0,3})(#)", re.M)
 _SETEXT_OR_RULE = re.compile(r"^(\s{0,3})([=\-_*+])(?=[\s=\-_*+]*$)", re.M)
 _FENCE = re.compile(r"^(\s{0,3})([`~]{3})", re.M)
-_BLOCKQUOTE_HTML = re.compile(r"[<>&]")
+# Only what would start markup is escaped, and with a backslash (CommonMark's
+# own escape), so `94% -> 0%` reads the same in the file as on GitHub: an HTML
+# entity (`&gt;`) would show as such to anyone reading the Markdown itself.
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # a tag, a comment, an autolink
+_ENTITY = re.compile(r"&(?=#?\w+;)")  # `&amp;` written by a host stays as written
+_QUOTE = re.compile(r"^(\s{0,3})>", re.M)  # a blockquote
 
 
 def _entities(text: str) -> str:
-    return _BLOCKQUOTE_HTML.sub(lambda m: {"<": "&lt;", ">": "&gt;", "&": "&amp;"}[m.group(0)],
-                                text)
+    return _ENTITY.sub(r"\\&", _TAG_START.sub(r"\\<", text))
 
 
 # Characters that would make a cell's text mean something else in Markdown:
@@ -36,7 +40,7 @@ def cell(value: object) -> str:
     Markdown syntax and `|` escaped."""
     text = "" if value is None else str(value)
     lines = [clean_line(line).strip() for line in clean_text(text).split("\n")]
-    return "<br>".join(_INLINE_SYNTAX.sub(r"\\\1", _entities(line))
+    return "<br>".join(_entities(_INLINE_SYNTAX.sub(r"\\\1", line))
                        for line in lines if line) or " "
 
 
@@ -66,7 +70,7 @@ def prose(value: object) -> str:
     """An operator's free text as paragraphs: their lists and emphasis stay, but
     nothing in it can open a heading, a fence, an HTML block or end the section."""
     text = clean_text(str(value or "")).strip("\n")
-    text = _entities(text)
+    text = _QUOTE.sub(r"\1\\>", _entities(text))
     text = _HEADING.sub(r"\1\\\2", text)
     text = _SETEXT_OR_RULE.sub(r"\1\\\2", text)
     return _FENCE.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
@@ -92,10 +96,22 @@ def link(label: object, href: object) -> str:
         return ""
     target = str(href)
     # A URL keeps its own syntax; a file path has every odd character encoded.
+    if target.startswith("#") and not re.search(r"[\s()\[\]|<>]", target):
+        return f"[{_label(label)}]({target})"  # a section of this report
     safe = "/.-_~:?=&#%+@,;!$*'" if re.match(r"[a-z][a-z0-9+.-]*://", target) else "/.-_~"
     target = quote(target, safe=safe)
-    text = str(label).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
-    return f"[{text}]({target})"
+    return f"[{_label(label)}]({target})"
+
+
+def _label(label: object) -> str:
+    return str(label).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+
+
+def anchor(heading: str) -> str:
+    """The link to a heading of this document, as GitHub names it: lower case,
+    spaces as hyphens, other punctuation dropped."""
+    slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+    return f"#{slug}"
 
 
 FILTERS = {"cell": cell, "code": code, "code_text": code_text, "prose": prose,

@@ -34,7 +34,7 @@ from runbook.errors import RunbookError, TemplateError
 from runbook.incident import IncidentState
 from runbook.report import facts
 from runbook.report.labels import LABELS
-from runbook.report.markdown import FILTERS
+from runbook.report.markdown import FILTERS, anchor
 from runbook.report.redact import Redactor, redact_secrets, redactor
 
 TEMPLATE = "postmortem.md.j2"
@@ -124,7 +124,7 @@ def _make_environment(template: Path | None) -> SandboxedEnvironment:
                                keep_trailing_newline=True, trim_blocks=True,
                                lstrip_blocks=True, autoescape=False)
     env.filters.update(FILTERS)
-    env.globals.update(utc=_utc, local=_local, when=_when)
+    env.globals.update(utc=_utc, local=_local, when=_when, anchor=anchor)
     return env
 
 
@@ -137,7 +137,11 @@ def _local(moment: dict[str, str] | None) -> str:
 
 
 def _when(moment: dict[str, str] | None) -> str:
-    return f"{moment['utc']} ({moment['local']})" if moment else "—"
+    if not moment:
+        return "—"
+    # The local time only where it is another time: in UTC it would repeat it.
+    same = moment["local"].startswith(moment["utc"].removesuffix("Z") + " ")
+    return moment["utc"] if same else f"{moment['utc']} ({moment['local']})"
 
 
 def _template_line(trace: TracebackType | None) -> int | None:

@@ -432,7 +432,8 @@ async def test_walk_the_whole_generic_host_playbook(sshd_fleet: SshdLab, invento
         await act(pilot, "d")  # a question is answered or skipped, not ticked
         assert app.toasted("Answer it (a) or skip it (s).", "warning")
         assert status(iid, "root-cause") == StepStatus.PENDING
-        for step_id in ("root-cause", "trigger", "lessons", "action-items", "resolved-notice"):
+        for step_id in ("root-cause", "trigger", "went-well", "went-wrong", "lucky",
+                        "action-items", "resolved-notice"):
             assert screen.selected == step_id
             await skip(pilot, "covered in the review meeting")
         assert screen.selected == "export-postmortem"
@@ -466,11 +467,14 @@ async def test_walk_the_whole_generic_host_playbook(sshd_fleet: SshdLab, invento
         assert "## Timeline" in report
         assert "Note: day shift" in report
         assert "Skipped what-changed: nothing deployed this week" in report
-        # The restart, one table row per host, with its reviewer.
+        # The restart: the same command on both hosts, so one row naming both, with
+        # each host's exit status and the reviewer.
         rows = [line for line in report.splitlines()
                 if line.startswith("|") and HARMLESS_UNIT in line and "| bob |" in line]
-        assert {host for host in executed if any(f"| {host} |" in row for row in rows)} \
-            == set(executed), report
+        assert len(rows) == 1, report
+        assert f"| {', '.join(executed)} |" in rows[0]
+        for host, result in executed.items():
+            assert f"{host}: {result['exit_code']} {result['status']}" in rows[0]
         assert app.toasted(f"written: {written}")
 
 
