@@ -35,6 +35,11 @@ class Finding:
     evidence: str | None = None  # that line's text
     host: str = ""
     collector: str = ""
+    # The fact it states, where several collectors can state it ("load",
+    # "cpu_idle", "zombies", "memory_available" …), and its number: findings of
+    # one fact about one host are one finding (see merge_findings).
+    fact: str | None = None
+    value: float | None = None
 
     def on(self, host: str, collector: str) -> Finding:
         return replace(self, host=host, collector=collector)
@@ -47,7 +52,72 @@ class Finding:
         return cls(level=Level(str(data["level"])), signal=Signal(str(data["signal"])),
                    resource=str(data["resource"]), summary=str(data["summary"]),
                    line=data.get("line"), evidence=data.get("evidence"),  # type: ignore[arg-type]
-                   host=str(data.get("host", "")), collector=str(data.get("collector", "")))
+                   host=str(data.get("host", "")), collector=str(data.get("collector", "")),
+                   fact=data.get("fact"), value=data.get("value"))  # type: ignore[arg-type]
+
+
+_SEVERITY = {Level.CRITICAL: 0, Level.WARNING: 1, Level.INFO: 2}
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """A finding with when its output was captured (UTC ISO text, or None)."""
+
+    finding: Finding
+    captured_at: str | None = None
+
+
+@dataclass(frozen=True)
+class MergedFinding:
+    """One fact about one host, as every collector that saw it stated it: `uptime`,
+    `top` and the psutil snapshot all report the load; it is one finding."""
+
+    sources: tuple[Sourced, ...]  # worst first
+
+    @property
+    def finding(self) -> Finding:
+        return self.sources[0].finding
+
+    @property
+    def collectors(self) -> list[str]:
+        return list(dict.fromkeys(s.finding.collector for s in self.sources))
+
+    @property
+    def disagreement(self) -> str | None:
+        """Where the sources give different numbers for the fact, all of them:
+        `ps 1 (10:02:11Z), top 2 (10:02:12Z)`. None when they agree."""
+        values = [s for s in self.sources if s.finding.value is not None]
+        if len({s.finding.value for s in values}) < 2:
+            return None
+        return ", ".join(f"{s.finding.collector} {_number(s.finding.value)}"
+                         + (f" ({s.captured_at})" if s.captured_at else "") for s in values)
+
+    @property
+    def summary(self) -> str:
+        """The worst source's words, then who else saw it, or how they differ."""
+        others = self.collectors[1:]
+        if self.disagreement:
+            return f"{self.finding.summary} [sources disagree: {self.disagreement}]"
+        if others:
+            return f"{self.finding.summary} [also {', '.join(others)}]"
+        return self.finding.summary
+
+
+def _number(value: float | None) -> str:
+    return f"{value:g}" if value is not None else "?"
+
+
+def merge_findings(found: list[Sourced]) -> list[MergedFinding]:
+    """One finding per fact: those about the same host and resource that state
+    the same fact (the same `fact`, or failing that the same words) are one,
+    keeping every source. Worst first, then in the order they came."""
+    groups: dict[tuple[str, str, str], list[Sourced]] = {}
+    for item in found:
+        f = item.finding
+        groups.setdefault((f.host, f.resource, f.fact or f"summary:{f.summary}"), []).append(item)
+    merged = [MergedFinding(tuple(sorted(items, key=lambda s: _SEVERITY[s.finding.level])))
+              for items in groups.values()]
+    return sorted(merged, key=lambda m: _SEVERITY[m.finding.level])
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,17 @@ def test_uptime_load_equal_to_the_cpu_count_is_fine() -> None:
     assert parse("uptime", output.replace("4.00, 4.00", "8.01, 4.00")) != []
 
 
+def test_a_load_falling_away_is_information_not_critical() -> None:
+    """The case seen: 0.77 on 2 CPUs, after a busy quarter of an hour."""
+    output = " 10:02:11 up 1 day,  3:12,  2 users,  load average: 0.77, 4.20, 5.10\n2\n"
+    [f] = parse("uptime", output)
+    assert f.level == Level.INFO and f.fact == "load" and f.value == 0.77
+    assert "0.77 on 2 CPUs now, down from 5-min 4.20, 15-min 5.10" in f.summary
+    rising = output.replace("0.77, 4.20, 5.10", "4.50, 1.00, 0.50")
+    [f] = parse("uptime", rising)
+    assert f.level == Level.CRITICAL and "rising" in f.summary
+
+
 def test_uptime_nproc_line_wins_over_a_stale_context() -> None:
     [f] = run("uptime", "uptime/uptime-nproc-busy.txt", cpu_count=64)
     assert "on 2 CPUs" in f.summary

@@ -13,7 +13,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from runbook.clock import utc_iso
 from runbook.evidence import truncation_note
+from runbook.findings import Sourced, merge_findings
 from runbook.hosts import Host
 from runbook.incident import IncidentState, Status, StepStatus, format_duration, summarize
 from runbook.playbook import LoadedPlaybook
@@ -217,15 +219,21 @@ def collection_summary(incident_id: str, report: CollectionReport) -> Group:
                 f" (+{len(problems) - 4})" if len(problems) > 4 else "")),
             ", ".join(f"{n} {lvl}" for lvl, n in sorted(levels.items())) or "-",
             shown(" — ".join(x for x in (result.message, result.hint) if x) or ""))
-        for finding in sorted(result.findings, key=lambda f: _LEVEL_ORDER.get(str(f.level), 9)):
+        # One row per fact: the load that uptime, top and the psutil snapshot all
+        # report is one finding, with every source in the evidence column.
+        sourced = [Sourced(f, utc_iso(r.evidence.started_at) if r.evidence else None)
+                   for r in result.runs for f in r.findings]
+        for merged in merge_findings(sourced):
+            finding = merged.finding
             if str(finding.level) == "info":
                 continue
             notable += 1
-            where = f"{finding.collector}:{finding.line}" if finding.line else finding.collector
+            where = ", ".join(f"{s.finding.collector}:{s.finding.line}" if s.finding.line
+                              else s.finding.collector for s in merged.sources)
             findings.add_row(Text(str(finding.level), style=LEVEL_STYLE.get(str(finding.level),
                                                                              "")),
                              shown(finding.host), shown(finding.resource),
-                             shown(finding.summary), shown(where))
+                             shown(merged.summary), shown(where))
     parts: list[object] = [hosts]
     parts.append(findings if notable else Text("No warnings or critical findings.",
                                                style="green"))

@@ -94,6 +94,8 @@ class FindingRecord(TypedDict):
     evidence: str | None
     host: str
     collector: str
+    fact: str | None
+    value: float | int | None
 
 
 class Evidence(TypedDict):

@@ -34,10 +34,11 @@ def numbered(text: str) -> list[Line]:
 
 
 def finding(level: Level, signal: Signal, resource: str, summary: str,
-            at: Line | None = None) -> Finding:
+            at: Line | None = None, *, fact: str | None = None,
+            value: float | None = None) -> Finding:
     return Finding(level=level, signal=signal, resource=resource, summary=summary,
                    line=at.number if at else None,
-                   evidence=at.text.strip() if at else None)
+                   evidence=at.text.strip() if at else None, fact=fact, value=value)
 
 
 def number(token: str) -> float | None:
@@ -124,7 +125,8 @@ CPU_RULES = (
 def cpu_findings(shares: dict[str, float], at: Line, where: str = "") -> list[Finding]:
     """Warnings for the CPU time shares (`iowait`, `steal`, `idle`, in percent) given."""
     return [finding(Level.WARNING, rule.signal, rule.resource,
-                    rule.summary(shares[rule.metric], where), at)
+                    rule.summary(shares[rule.metric], where), at,
+                    fact=f"cpu_{rule.metric}", value=shares[rule.metric])
             for rule in CPU_RULES
             if rule.metric in shares and rule.fires(shares[rule.metric])]
 

@@ -29,21 +29,23 @@ def memory_findings(total: float, available: float, mem_at: Line,
         found.append(finding(level, Signal.UTILIZATION, "memory",
                              f"memory available {fmt(available, 0)} MiB of {fmt(total, 0)} MiB "
                              f"({fmt(share, 1)}%, warning below {fmt(AVAILABLE_WARNING)}%, "
-                             f"critical below {fmt(AVAILABLE_CRITICAL)}%)", mem_at))
+                             f"critical below {fmt(AVAILABLE_CRITICAL)}%)", mem_at,
+                             fact="memory_available", value=round(share, 1)))
     if swap_total > 0 and swap_at is not None:
         swap_share = 100.0 * swap_used / swap_total
         if swap_share > SWAP_WARNING:
             found.append(finding(Level.WARNING, Signal.UTILIZATION, "swap",
                                  f"swap {fmt(swap_share, 1)}% used ({fmt(swap_used, 0)} of "
                                  f"{fmt(swap_total, 0)} MiB, warning above "
-                                 f"{fmt(SWAP_WARNING)}%)", swap_at))
+                                 f"{fmt(SWAP_WARNING)}%)", swap_at,
+                                 fact="swap_used", value=round(swap_share, 1)))
         if low and swap_used > 0:
             level = Level.CRITICAL if share < AVAILABLE_CRITICAL else Level.WARNING
             found.append(finding(level, Signal.SATURATION, "memory",
                                  f"memory pressure: only {fmt(share, 1)}% available while "
                                  f"{fmt(swap_used, 0)} MiB are swapped out (vmstat si/so "
                                  "shows whether it pages now)",
-                                 swap_at))
+                                 swap_at, fact="memory_pressure", value=round(share, 1)))
     return found
 
 

@@ -70,7 +70,7 @@ def parse_ps(text: str, ctx: ParseContext) -> list[Finding]:
         found.append(finding(Level.WARNING, Signal.ERRORS, "processes",
                              f"{plural(len(zombies), 'zombie process', 'zombie processes')} "
                              f"(STAT Z: {_names(zombies)}): their parent is not reaping them",
-                             zombies[0].at))
+                             zombies[0].at, fact="zombies", value=len(zombies)))
     stuck = [p for p in processes if p.stat.startswith("D")]
     if stuck:
         found.append(finding(Level.WARNING, Signal.SATURATION, "processes",

@@ -58,4 +58,4 @@ def _zombies(line: Line) -> list[Finding]:
         return []
     return [finding(Level.WARNING, Signal.ERRORS, "processes",
                     f"{plural(count, 'zombie process', 'zombie processes')}: their parent is "
-                    "not reaping them", line)]
+                    "not reaping them", line, fact="zombies", value=count)]

@@ -1,39 +1,63 @@
 """`uptime; getconf _NPROCESSORS_ONLN`: load averages against the CPU count.
 
 Linux load counts runnable tasks and tasks in uninterruptible (disk) sleep, so
-a load above the CPU count means work is queueing. Above 2x it is critical.
+a load above the CPU count means work is queueing (the saturation of the USE
+method; Brendan Gregg's 60-second checklist starts here). Only the 1-minute
+average is the present: it sets the level. The 5- and 15-minute ones say
+where it is heading; a high load that is falling away is information.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from runbook.findings import Finding, Level, ParseContext, Signal
 
-from ._common import Line, finding, fmt, integer, number, numbered, worst
+from ._common import Line, finding, fmt, integer, number, numbered
 
 # "load average: 0.30, 0.65, 0.42" (Linux), "load averages: 1.2 1.0 0.9" (BSD),
 # "load average: 0,30, 0,65, 0,42" (a comma-decimal locale).
 LOAD = re.compile(r"load averages?:\s*(\d+[.,]\d+),?\s+(\d+[.,]\d+),?\s+(\d+[.,]\d+)")
 
 
-def load_findings(at: Line, cpus: int) -> list[Finding]:
+@dataclass(frozen=True)
+class LoadThresholds:
+    """Load per CPU. Above 1 a task waits for a CPU (or for disk: Linux counts
+    D-state tasks too); above 2 at least as many wait as run."""
+
+    warning_per_cpu: float = 1.0
+    critical_per_cpu: float = 2.0
+
+
+LOAD_THRESHOLDS = LoadThresholds()
+
+
+def load_findings(at: Line, cpus: int,
+                  limits: LoadThresholds = LOAD_THRESHOLDS) -> list[Finding]:
     match = LOAD.search(at.text)
     if not match or cpus <= 0:
         return []
     printed = match.groups()
-    loads = [number(g) or 0.0 for g in printed]
-    levels = [Level.CRITICAL if load > 2 * cpus else Level.WARNING
-              for load in loads if load > cpus]
-    if not levels:
-        return []
-    one, _, fifteen = loads
+    one, five, fifteen = (number(g) or 0.0 for g in printed)
+    warning, critical = limits.warning_per_cpu * cpus, limits.critical_per_cpu * cpus
     trend = ("rising" if one > fifteen * 1.2 else "falling" if one < fifteen * 0.8
              else "steady")
-    summary = (f"load average {printed[0]} on {cpus} CPUs ({fmt(one / cpus, 1)} per CPU); "
-               f"5-min {printed[1]}, 15-min {printed[2]}, {trend} "
-               f"(warning above {cpus}, critical above {2 * cpus})")
-    return [finding(worst(levels), Signal.SATURATION, "cpu", summary, at)]
+    bounds = f"warning above {fmt(warning)}, critical above {fmt(critical)}"
+    if one > warning:
+        level = Level.CRITICAL if one > critical else Level.WARNING
+        summary = (f"load average {printed[0]} on {cpus} CPUs ({fmt(one / cpus, 1)} per "
+                   f"CPU); 5-min {printed[1]}, 15-min {printed[2]}, {trend} ({bounds})")
+        return [finding(level, Signal.SATURATION, "cpu", summary, at, fact="load",
+                        value=one)]
+    if max(five, fifteen) > warning:
+        # It was saturated and is no longer: worth knowing, not worth paging.
+        summary = (f"load average {printed[0]} on {cpus} CPUs now, down from 5-min "
+                   f"{printed[1]}, 15-min {printed[2]}: the CPUs were saturated earlier "
+                   f"({bounds})")
+        return [finding(Level.INFO, Signal.SATURATION, "cpu", summary, at, fact="load",
+                        value=one)]
+    return []
 
 
 def parse_uptime(text: str, ctx: ParseContext) -> list[Finding]:

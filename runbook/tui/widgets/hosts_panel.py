@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from runbook.engine.results import FINISHED, PROBLEMS
-from runbook.findings import Finding
+from runbook.findings import Finding, MergedFinding, Sourced, merge_findings
 from runbook.incident import IncidentState
 from runbook.sanitize import clean_line
 from runbook.tui.widgets.row_table import Column, RowTable
@@ -123,6 +123,12 @@ class HostsPanel(RowTable):
         self._stale = True
 
 
+def _clock(started_at: object) -> str | None:
+    """`10:02:11Z` from the run's ISO start time: enough to tell two captures apart."""
+    text = str(started_at or "")
+    return text[11:19] + "Z" if len(text) >= 19 else None
+
+
 class FindingsPanel(RowTable):
     """Findings as they arrive, worst first; Enter opens the evidence at that line."""
 
@@ -135,29 +141,41 @@ class FindingsPanel(RowTable):
         super().__init__([Column("level", 8), Column("host", 14), Column("resource", 14),
                           Column("finding")], id="findings")
         self.finding_rows: list[tuple[Finding, str]] = []
+        self.merged: list[MergedFinding] = []
 
     def show(self, state: IncidentState) -> None:
+        """The latest run of each collector on each host; one row per fact, however
+        many collectors stated it (findings.merge_findings)."""
         latest: dict[tuple[str, str], dict] = {}
         for run in state.evidence:
             latest[(str(run.get("host")), str(run.get("collector")))] = run
-        rows: list[tuple[Finding, str]] = []
+        sourced: list[Sourced] = []
+        files: dict[Finding, str] = {}
         for run in latest.values():
             for raw in run.get("findings") or []:
-                rows.append((Finding.from_dict(raw), str(run.get("stdout"))))
-        order = {"critical": 0, "warning": 1, "info": 2}
-        rows.sort(key=lambda r: (order.get(str(r[0].level), 3), r[0].host))
-        self.finding_rows = rows
+                finding = Finding.from_dict(raw)
+                sourced.append(Sourced(finding, _clock(run.get("started_at"))))
+                files.setdefault(finding, str(run.get("stdout")))
+        merged = merge_findings(sourced)
+        self.merged = merged
+        self.finding_rows = [(m.finding, files[m.finding]) for m in merged]
         # The host and resource come from remote output too (a df mount point, say).
-        self.set_rows([((str(finding.level), LEVEL_STYLE.get(str(finding.level), "dim")),
-                        (clean_line(finding.host), ""), (clean_line(finding.resource), ""),
-                        (clean_line(finding.summary), "")) for finding, _ in rows])
+        self.set_rows([((str(m.finding.level), LEVEL_STYLE.get(str(m.finding.level), "dim")),
+                        (clean_line(m.finding.host), ""), (clean_line(m.finding.resource), ""),
+                        (clean_line(m.summary), "")) for m in merged])
 
     def describe(self, index: int) -> str:
-        finding, _ = self.finding_rows[index]
+        merged = self.merged[index]
+        finding = merged.finding
         where = " · ".join(clean_line(p) for p in (str(finding.level), finding.host,
                                                    finding.resource) if p)
-        seen = f"\n  {clean_line(str(finding.evidence))}" if finding.evidence else ""
-        return f"{where}: {clean_line(finding.summary)}{seen}   (Enter: the evidence)"
+        lines = [f"{where}: {clean_line(merged.summary)}   (Enter: the evidence)"]
+        for source in merged.sources:
+            seen = source.finding.evidence or source.finding.summary
+            lines.append(f"  {source.finding.collector}"
+                         + (f" {source.captured_at}" if source.captured_at else "")
+                         + f": {clean_line(seen)}")
+        return "\n".join(lines)
 
     def on_row_table_selected(self, event: RowTable.Selected) -> None:
         if 0 <= event.index < len(self.finding_rows):
