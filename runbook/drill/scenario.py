@@ -87,6 +87,10 @@ class Cause(_Strict):
     id: str = Slug
     text: str = Field(min_length=1)
     accept: list[str] = Field(default_factory=list)
+    # What else a typed diagnosis must name besides the cause, group by group
+    # (`host: ["{host}"]`, `resource: [/srv/data, srv data]`): one phrase of each.
+    # `{host}` is the lab host the fault is on. A keyword alone is not a diagnosis.
+    must_name: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class Revealing(_Strict):
@@ -260,9 +264,12 @@ def normalise(text: str) -> str:
     return " ".join(WORD.findall(text.lower()))
 
 
-def diagnosis_matches(scenario: Scenario, text: str) -> tuple[bool, str]:
+def diagnosis_matches(scenario: Scenario, text: str,
+                      fault_host: str | None = None) -> tuple[bool, str]:
     """Is a stated cause the expected one? A cause id from the list, or typed
-    text containing one of the accepted phrases. Returns (matched, why)."""
+    text that names the cause (an accepted phrase) and everything the scenario
+    says it must also name (`must_name`: the host, the resource). Returns
+    (matched, why)."""
     typed = text.strip()
     if not typed:
         return False, "no diagnosis given"
@@ -272,9 +279,23 @@ def diagnosis_matches(scenario: Scenario, text: str) -> tuple[bool, str]:
             return True, f"chose {typed!r}, the expected cause"
         return False, f"chose {typed!r} ({ids[typed].text}); expected {scenario.root_cause.id!r}"
     said = f" {normalise(typed)} "
-    for phrase in scenario.root_cause.accept:
-        if normalise(phrase) and f" {normalise(phrase)} " in said:
-            return True, f"typed text contains the accepted phrase {phrase!r}"
+
+    def names(phrase: str) -> bool:
+        wanted = normalise(phrase.replace("{host}", fault_host or "{host}"))
+        return bool(wanted) and f" {wanted} " in said
+
+    cause = next((p for p in scenario.root_cause.accept if names(p)), None)
+    if cause is not None:
+        missing = [group for group, phrases in scenario.root_cause.must_name.items()
+                   if not any(names(p) for p in phrases)]
+        if not missing:
+            return True, f"typed text names the cause ({cause!r}) and " + (
+                ", ".join(scenario.root_cause.must_name) or "nothing more was needed")
+        shown = "; ".join(f"{g}: one of " + ", ".join(
+            repr(p.replace("{host}", fault_host or "the faulty host"))
+            for p in scenario.root_cause.must_name[g]) for g in missing)
+        return False, (f"typed text names the cause ({cause!r}) but not the "
+                       f"{' or the '.join(missing)} ({shown})")
     for other in scenario.distractors:
         for phrase in other.accept:
             if normalise(phrase) and f" {normalise(phrase)} " in said:

@@ -21,6 +21,7 @@ from runbook.clock import utc_iso
 from runbook.drill.scenario import Scenario, diagnosis_matches
 from runbook.drill.session import (
     drill_scenario,
+    fault_host,
     started_event,
 )
 from runbook.incident import EventType, IncidentState, StepStatus, format_duration
@@ -102,14 +103,15 @@ def score(state: IncidentState) -> DrillScore:
     scenario = drill_scenario(state)
     started = _started_at(state)
     events = [e for e in state.events if e.ts >= started]
-    diagnosis = _diagnosis(scenario, events)
+    host = fault_host(state)
+    diagnosis = _diagnosis(scenario, events, host)
     timings = {
         "acknowledge": _first(events, started, lambda e: _is_action(e)),
         "announce": _first(events, started, lambda e: e.type == EventType.ANNOUNCEMENT_SENT
                            and bool(e.data.get("delivered", True))),
         "first evidence": _first(events, started, lambda e: e.type == EventType.COLLECTOR_RAN
                                  and e.data.get("status") == "ok"),
-        "correct diagnosis": _correct_diagnosis_time(scenario, events, started),
+        "correct diagnosis": _correct_diagnosis_time(scenario, events, started, host),
         "remediation": _first(events, started, lambda e: e.type == EventType.COMMAND_EXECUTED
                               and e.data.get("status") == "ok"),
     }
@@ -153,22 +155,22 @@ def _stated(scenario: Scenario, events: list[Event]) -> list[tuple[Event, str]]:
     return stated
 
 
-def _diagnosis(scenario: Scenario, events: list[Event]) -> Diagnosis:
+def _diagnosis(scenario: Scenario, events: list[Event], host: str | None) -> Diagnosis:
     stated = _stated(scenario, events)
     if not stated:
         return Diagnosis(None, False, "no root cause was stated", None, None)
     event, text = stated[-1]
-    matched, why = diagnosis_matches(scenario, text)
+    matched, why = diagnosis_matches(scenario, text, host)
     return Diagnosis(text, matched, why, event.ts, event.actor)
 
 
 def _correct_diagnosis_time(scenario: Scenario, events: list[Event],
-                            start: datetime) -> timedelta | None:
+                            start: datetime, host: str | None) -> timedelta | None:
     stated = _stated(scenario, events)
-    if not stated or not diagnosis_matches(scenario, stated[-1][1])[0]:
+    if not stated or not diagnosis_matches(scenario, stated[-1][1], host)[0]:
         return None  # the final word was wrong (or absent): no correct diagnosis
     for event, text in stated:
-        if diagnosis_matches(scenario, text)[0]:
+        if diagnosis_matches(scenario, text, host)[0]:
             return event.ts - start
     return None
 

@@ -150,12 +150,18 @@ def started_event(state: IncidentState) -> dict[str, Any]:
                        "start one with `runbook drill start NAME`")
 
 
+def fault_host(state: IncidentState) -> str | None:
+    """The lab host the drill's fault was put on (from `drill.started`)."""
+    host = (started_event(state).get("fault") or {}).get("host")
+    return str(host) if host else None
+
+
 def diagnose(drill_id: str, cause: str, actor: str) -> tuple[bool, str]:
     """Record the trainee's stated root cause, chosen (an id) or typed."""
     incident = drill_incident(drill_id)
     state = incident.state()
     scenario = drill_scenario(state)
-    matched, why = diagnosis_matches(scenario, cause)
+    matched, why = diagnosis_matches(scenario, cause, fault_host(state))
     incident.append(EventType.DRILL_DIAGNOSED,
                     events.DrillDiagnosed(cause=cause, matched=matched, why=why), actor)
     return matched, why

@@ -42,7 +42,7 @@ def test_start_collect_diagnose_stop_report_history() -> None:
         assert drill_id in run_cli("drill", "list", "--running").stdout
         collected = run_cli("drill", "collect", drill_id, "--step", "collect-disk")
         assert "/srv/data" in collected.stdout
-        run_cli("drill", "diagnose", drill_id, "/srv/data", "is", "full")
+        run_cli("drill", "diagnose", drill_id, "files1:", "/srv/data", "is", "full")
     finally:
         stopped = run_cli("drill", "stop", drill_id)
     assert "lab stopped" in stopped.stderr

@@ -78,11 +78,26 @@ def test_an_expected_step_the_playbook_lacks_is_refused() -> None:
 def test_diagnosis_by_id_or_by_accepted_phrase() -> None:
     scenario = find_scenario("disk-full").scenario
     assert diagnosis_matches(scenario, "disk-full")[0]
-    assert diagnosis_matches(scenario, "/srv/data filled up: No space left on device")[0]
+    assert diagnosis_matches(scenario, "/srv/data on files1 filled up: No space left on device",
+                             "files1")[0]
     assert not diagnosis_matches(scenario, "memory-exhausted")[0]
     wrong, why = diagnosis_matches(scenario, "the box ran out of memory")
     assert not wrong and "memory-exhausted" in why
     assert not diagnosis_matches(scenario, "")[0]
+
+
+def test_one_keyword_is_not_a_diagnosis() -> None:
+    """The case seen: "stopped" scored 100/100. The cause, what stopped and where."""
+    scenario = find_scenario("process-down").scenario
+    alone, why = diagnosis_matches(scenario, "stopped", "api1")
+    assert not alone
+    assert why == ("typed text names the cause ('stopped') but not the host or the what "
+                   "(host: one of 'api1'; what: one of 'api')")
+    assert not diagnosis_matches(scenario, "the api was stopped", "api1")[0]
+    assert not diagnosis_matches(scenario, "the api on api2 was stopped", "api1")[0]
+    assert diagnosis_matches(scenario, "supervisorctl stop api on api1", "api1")[0]
+    disk = find_scenario("disk-full").scenario
+    assert not diagnosis_matches(disk, "disk full on files1", "files1")[0]  # which disk?
 
 
 def test_the_drill_core_imports_no_textual() -> None:

@@ -57,11 +57,13 @@ PLAYS = {
         "held the memory", "someone restarted it during a deploy",
         {"what-fired": "WorkerDown for report-worker on app1"}),
     "cpu-saturation": Play(
-        "CPU saturation: runaway thumbnailer busy loops keep the run queue above the CPUs",
+        "CPU saturation on web1: runaway thumbnailer busy loops keep the run queue above "
+        "the CPUs",
         "slow database queries", {"what-fired": "HighLatency on web1"}),
     "process-down": Play("process-stopped", "memory-exhausted",
                          {"what-fired": "ApiDown on api1", "program-name": "api"}),
-    "port-closed": Play("the web service is not running: nothing listening on its port",
+    "port-closed": Play("the web service on web2 is not running: nothing listening on its "
+                        "port",
                         "a bad deploy of the load balancer",
                         {"what-fired": "BackendDown for web2"}),
     "host-unreachable": Play("sshd on db2 is down: connection refused while ping answers",
