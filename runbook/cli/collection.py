@@ -91,10 +91,13 @@ def collect(context: Context, hosts: tuple[str, ...], incident_id: str | None,
         raise RunbookError("the collection stopped without a report",
                            "see $RUNBOOK_HOME/logs/runbook.log")
     outcome = CollectOutcome(plan.incident.id, finished[0])
+    from runbook.peers import peer_findings
+
+    peers = peer_findings(plan.incident.state(), context.store.directory(plan.incident.id))
     if as_json_output:
-        _print_json(outcome.as_json())
+        _print_json({**outcome.as_json(), "peers": [f.as_dict() for f in peers]})
     else:
-        out.print(console.collection_summary(outcome.incident_id, outcome.report))
+        out.print(console.collection_summary(outcome.incident_id, outcome.report, peers))
     sys.exit(0 if outcome.report.all_answered and not outcome.report.failed_runs else 1)
 
 

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from runbook.clock import utc_iso
 from runbook.evidence import truncation_note
-from runbook.findings import Sourced, merge_findings
+from runbook.findings import Finding, Sourced, merge_findings
 from runbook.hosts import Host
 from runbook.incident import IncidentState, Status, StepStatus, format_duration, summarize
 from runbook.playbook import LoadedPlaybook
@@ -196,8 +196,10 @@ def error_console() -> Console:
 LEVEL_STYLE = {"critical": "bold red", "warning": "yellow", "info": "dim"}
 
 
-def collection_summary(incident_id: str, report: CollectionReport) -> Group:
-    """After a collection: one row per host, then the findings worth reading."""
+def collection_summary(incident_id: str, report: CollectionReport,
+                       peers: list[Finding] | None = None) -> Group:
+    """After a collection: one row per host, then the findings worth reading,
+    then how hosts compare with their peers (runbook.peers)."""
     hosts = Table(title=f"Collection for incident {incident_id}", title_justify="left")
     for column in ("host", "state", "ok", "problems", "findings", "message"):
         hosts.add_column(column, overflow="fold")
@@ -237,6 +239,16 @@ def collection_summary(incident_id: str, report: CollectionReport) -> Group:
     parts: list[object] = [hosts]
     parts.append(findings if notable else Text("No warnings or critical findings.",
                                                style="green"))
+    if peers:
+        compared = Table(title="Compared with peers", title_justify="left")
+        for column in ("level", "host", "resource", "finding"):
+            compared.add_column(column, overflow="fold")
+        for finding in peers:
+            compared.add_row(Text(str(finding.level), style=LEVEL_STYLE.get(str(finding.level),
+                                                                             "")),
+                             shown(finding.host), shown(finding.resource),
+                             shown(finding.summary))
+        parts.append(compared)
     parts.append(Text(f"Evidence and timeline: runbook show {incident_id}", style="dim"))
     return Group(*parts)
 

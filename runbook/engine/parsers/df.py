@@ -8,6 +8,7 @@ images (squashfs snaps, CD-ROMs), which are full by design, are left out.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from runbook.findings import Finding, Level, ParseContext, Signal
 
@@ -23,15 +24,30 @@ PSEUDO_FS = {"tmpfs", "devtmpfs", "udev", "none", "shm", "proc", "sysfs", "cgrou
 def _is_image(fs: str, fstype: str | None, mount: str) -> bool:
     if (fstype or fs) in PSEUDO_FS:
         return True
-    # Snap packages are squashfs loop mounts, always 100% full; CD-ROMs likewise.
-    return fs.startswith(("/dev/loop", "/dev/sr")) or mount.startswith("/snap/")
+    # Snap packages are squashfs loop mounts under /snap, always 100% full; CD-ROMs
+    # likewise. Another loop device is a real filesystem (a disk image mounted
+    # for data) and is judged like any other.
+    return fs.startswith("/dev/sr") or mount.startswith("/snap/")
 
 
-def parse_df(text: str, ctx: ParseContext) -> list[Finding]:
+@dataclass(frozen=True)
+class Usage:
+    """One real filesystem's use, as df printed it."""
+
+    mount: str
+    percent: float
+    inodes: bool  # df -i: the share of inodes, not of blocks
+    line: Line
+    match: re.Match[str]
+
+
+def usage(text: str) -> list[Usage]:
+    """Every real filesystem in df output (pseudo and image filesystems left out):
+    what parse_df judges, and what hosts are compared on (runbook.peers)."""
     lines = numbered(text)
     inodes = any(("IUse%" in line.text or "Inodes" in line.text) for line in lines[:3])
     has_type = any(line.fields[1:2] == ["Type"] for line in lines[:3])
-    found: list[Finding] = []
+    found = []
     for line in lines:
         match = ROW.match(line.text.strip())
         if not match or (match["type"] is not None) != has_type:
@@ -39,10 +55,17 @@ def parse_df(text: str, ctx: ParseContext) -> list[Finding]:
         pct = number(match["pct"])
         if pct is None or _is_image(match["fs"], match["type"], match["mount"]):
             continue
-        level = (Level.CRITICAL if pct >= ctx.disk_critical
-                 else Level.WARNING if pct >= ctx.disk_warning else None)
+        found.append(Usage(match["mount"], pct, inodes, line, match))
+    return found
+
+
+def parse_df(text: str, ctx: ParseContext) -> list[Finding]:
+    found: list[Finding] = []
+    for use in usage(text):
+        level = (Level.CRITICAL if use.percent >= ctx.disk_critical
+                 else Level.WARNING if use.percent >= ctx.disk_warning else None)
         if level is not None:
-            found.append(_full(line, match, pct, level, inodes, ctx))
+            found.append(_full(use.line, use.match, use.percent, level, use.inodes, ctx))
     return found
 
 

@@ -89,6 +89,7 @@ class IncidentScreen(Screen[None]):
         self.collecting = False
         self._similar: list[dict[str, Any]] | None = None
         self._step_view_stale = False
+        self._peers_seen = -1
         self.workers_ready = SpareWorker()
 
     def compose(self) -> ComposeResult:
@@ -178,6 +179,22 @@ class IncidentScreen(Screen[None]):
         self.query_one(HostsPanel).show(state)
         self.query_one(FindingsPanel).show(state)
         self.query_one(TimelinePanel).show(state)
+        if len(state.evidence) != self._peers_seen:
+            self._peers_seen = len(state.evidence)
+            self.compare_peers(state)
+
+    @work(thread=True, exclusive=True, group="peers")
+    def compare_peers(self, state: IncidentState) -> None:
+        """Hosts against their peers (runbook.peers): it reads the df captures, so
+        off the screen's thread, and again only when new evidence came in."""
+        from runbook.peers import peer_findings
+
+        try:
+            found = peer_findings(state, self.store.directory(self.incident.id))
+        except Exception:  # noqa: BLE001 - the findings tab works without it
+            log_exception("peer comparison")
+            return
+        self.app.call_from_thread(self.query_one(FindingsPanel).show_peers, found)
 
     # -- intents ------------------------------------------------------------------
 

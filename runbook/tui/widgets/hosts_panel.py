@@ -142,6 +142,13 @@ class FindingsPanel(RowTable):
                           Column("finding")], id="findings")
         self.finding_rows: list[tuple[Finding, str]] = []
         self.merged: list[MergedFinding] = []
+        self.peers: list[Finding] = []  # runbook.peers, computed in a worker
+        self._state: IncidentState | None = None
+
+    def show_peers(self, found: list[Finding]) -> None:
+        self.peers = found
+        if self._state is not None:
+            self.show(self._state)
 
     def show(self, state: IncidentState) -> None:
         """The latest run of each collector on each host; one row per fact, however
@@ -149,8 +156,9 @@ class FindingsPanel(RowTable):
         latest: dict[tuple[str, str], dict] = {}
         for run in state.evidence:
             latest[(str(run.get("host")), str(run.get("collector")))] = run
-        sourced: list[Sourced] = []
-        files: dict[Finding, str] = {}
+        self._state = state
+        sourced: list[Sourced] = [Sourced(f) for f in self.peers]
+        files: dict[Finding, str] = {f: "" for f in self.peers}
         for run in latest.values():
             for raw in run.get("findings") or []:
                 finding = Finding.from_dict(raw)
@@ -181,4 +189,5 @@ class FindingsPanel(RowTable):
         if 0 <= event.index < len(self.finding_rows):
             event.stop()
             finding, path = self.finding_rows[event.index]
-            self.post_message(self.Open(finding, path))
+            if path:  # a comparison with peers has no single capture to open
+                self.post_message(self.Open(finding, path))
