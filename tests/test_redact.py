@@ -128,10 +128,15 @@ def test_host_redaction_is_consistent_across_the_report(sshd_fleet: SshdLab) -> 
 
     assert not names.findall(markdown) and not names.findall(exported)
     doc = parse(markdown)
-    assert [h for level, h in doc.headings if level == 4] == ["host-1", "host-2"]
-    timeline = "\n".join(row[4] for row in doc.table_after("Timeline").rows)
-    assert "Collected keys on host-1" in timeline and "Collected keys on host-2" in timeline
+    assert [h for level, h in doc.headings if level == 4] == ["host-1", "host-2",
+                                                              "Collection 1"]
+    timeline = "\n".join(row[3] for row in doc.table_after("Timeline").rows)
+    [collected] = [line for line in timeline.split("\n") if line.startswith("Collected")]
+    assert "on 2 host(s)" in collected and "keys" in collected
     assert "Executed on host-1: exit 0" in timeline
+    # The collection's runs, under supporting information, name the hosts the same way.
+    runs = doc.table_after("Collection 1")
+    assert {row[2] for row in runs.rows} == {"host-1", "host-2"}
     # the excerpt of each host shows its own address, mapped the same way everywhere
     for host, address in (("host-1", "10.0.0.x-1"), ("host-2", "10.0.0.x-2")):
         [fence] = [b for b in re.findall(r"<summary>(.*?)</details>", markdown, re.S)
