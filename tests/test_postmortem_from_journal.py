@@ -72,3 +72,33 @@ def test_a_closed_incident_gets_a_complete_postmortem(tmp_path: Path) -> None:
                                                                           "free"}
     # Written in UTC: the local-time column would only repeat it.
     assert T["local_time"] not in timeline.split("\n")[2]
+
+
+def test_a_command_is_one_row_per_run_with_every_host_but_two_runs_stay_two_rows() -> None:
+    from runbook import paths, remediate
+    from runbook.hosts import Host
+    from runbook.incident.store import IncidentStore
+    from runbook.playbook import find_playbook
+    from runbook.report.postmortem import render
+
+    directory = paths.user_playbooks_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "twice.yaml").write_text(
+        "name: twice\ntitle: Twice\nstages:\n  remediate:\n    - id: say\n"
+        "      kind: remediate\n      title: Say it\n      command: echo same words\n"
+        "      rollback: Nothing to undo.\n")
+    hosts = [Host(name="localhost", address="localhost", local=True),
+             Host(name="here", address="localhost", local=True)]
+    incident = IncidentStore().create(playbook=find_playbook("twice"), hosts=hosts,
+                                      title="twice", actor="tester@lab")
+    for _ in range(2):
+        proposal = remediate.propose(incident, "say", "tester@lab")
+        remediate.execute(incident, proposal.command_id, "tester@lab", proposal.confirmation)
+    text = render(incident.state(), incident_dir=incident.store.directory(incident.id))
+    rows = [line for line in section(text, T["commands_executed"]).split("\n")
+            if "`echo same words`" in line]
+    assert len(rows) == 2, "two runs of the same command are two rows"
+    for row in rows:
+        cells = [c.strip() for c in row.split(" | ")]
+        assert sorted(cells[1].split(", ")) == ["here", "localhost"]
+        assert sorted(cells[3].split("<br>")) == ["here: 0 ok", "localhost: 0 ok"]

@@ -183,6 +183,7 @@ def _executed(state: IncidentState, links: Links, tz: tzinfo | None) -> list[dic
                 "approvers": list(result.get("approvers") or command.approvals),
                 "run_by": command.started_by or command.proposed_by,
                 "step": command.step or "",
+                "command_id": command.id,
                 "stdout": links.href(result.get("stdout")),
                 "stderr": links.href(result.get("stderr"))
                 if result.get("stderr_bytes") else None,
@@ -191,11 +192,12 @@ def _executed(state: IncidentState, links: Links, tz: tzinfo | None) -> list[dic
 
 
 def _commands(executed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The per-host runs of each command, one row per distinct command: a long
-    command is printed once, with the hosts it ran on and each one's outcome."""
+    """The per-host runs of each proposal, one row per distinct command: a long
+    command is printed once, with the hosts it ran on and each one's outcome. A
+    later run of the same command is its own proposal, so its own row."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for run in executed:
-        key = (run["step"], run["command"])
+        key = (run["command_id"], run["command"])
         row = rows.setdefault(key, {**run, "hosts": [], "outcomes": [], "files": []})
         row["hosts"].append(run["host"])
         code = run["exit_code"] if run["exit_code"] is not None else "—"
