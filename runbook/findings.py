@@ -7,9 +7,10 @@ line it came from, so the operator (and the postmortem) can check it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 
 class Level(StrEnum):
@@ -65,6 +66,7 @@ class Sourced:
 
     finding: Finding
     captured_at: str | None = None
+    file: str | None = None  # the output it was read from, relative to the incident
 
 
 @dataclass(frozen=True)
@@ -87,10 +89,12 @@ class MergedFinding:
         """Where the sources give different numbers for the fact, all of them:
         `ps 1 (10:02:11Z), top 2 (10:02:12Z)`. None when they agree."""
         values = [s for s in self.sources if s.finding.value is not None]
-        if len({s.finding.value for s in values}) < 2:
+        numbers = [float(s.finding.value) for s in values]  # type: ignore[arg-type]
+        if len(numbers) < 2 or not _differ(min(numbers), max(numbers)):
             return None
         return ", ".join(f"{s.finding.collector} {_number(s.finding.value)}"
-                         + (f" ({s.captured_at})" if s.captured_at else "") for s in values)
+                         + (f" ({_clock(s.captured_at)})" if s.captured_at else "")
+                         for s in values)
 
     @property
     def summary(self) -> str:
@@ -103,8 +107,36 @@ class MergedFinding:
         return self.finding.summary
 
 
+def _differ(low: float, high: float) -> bool:
+    """Two readings of one fact differ when the gap is a whole unit and more than
+    5% of the larger: zombies 1 and 2 differ, CPU idle 0% and 0.3% (read a
+    second apart) do not."""
+    gap = high - low
+    return gap >= 1 and gap > 0.05 * max(abs(low), abs(high))
+
+
+def _clock(captured_at: str) -> str:
+    """`2026-12-02T21:49:04.23Z` -> `21:49:04Z`: the sources of one finding are
+    captured minutes apart on one day."""
+    date, sep, time = captured_at.partition("T")
+    return f"{time[:8]}Z" if sep and len(time) >= 8 else captured_at
+
+
 def _number(value: float | None) -> str:
     return f"{value:g}" if value is not None else "?"
+
+
+def sourced_from_runs(runs: Iterable[Mapping[str, Any]]) -> list[Sourced]:
+    """The findings of journal runs (collector.ran data), each with its capture time."""
+    found = []
+    for run in runs:
+        for raw in run.get("findings") or []:
+            finding = Finding.from_dict(raw)
+            if not finding.host or not finding.collector:  # journals before findings named them
+                finding = finding.on(finding.host or str(run.get("host") or ""),
+                                     finding.collector or str(run.get("collector") or ""))
+            found.append(Sourced(finding, run.get("started_at"), run.get("stdout")))
+    return found
 
 
 def merge_findings(found: list[Sourced]) -> list[MergedFinding]:

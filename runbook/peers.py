@@ -47,10 +47,8 @@ def peer_findings(state: Any, incident_dir: Path, rule: PeerRule = PEER_RULE) ->
     (`state` is an IncidentState); INFO findings where a group is too small."""
     from runbook.engine.parsers.df import usage
 
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
-    for run in state.evidence:
-        if run.get("collector") in COMPARED and run.get("status") == "ok":
-            latest[(str(run.get("host")), str(run.get("collector")))] = run
+    latest = {key: run for key, run in state.latest_runs.items()
+              if key[1] in COMPARED and run.get("status") == "ok"}
     readings: dict[tuple[str, str], list[Reading]] = {}  # (collector, mount) -> readings
     for (host, collector), run in latest.items():
         path = incident_dir / str(run.get("stdout"))

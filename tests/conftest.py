@@ -34,22 +34,30 @@ def runbook_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def record_collector_run(incident: Incident, host: str, collector: str, output: bytes,
-                         actor: str = "tester@lab") -> list[dict[str, object]]:
+                         actor: str = "tester@lab", cpu_count: int | None = None,
+                         status: str = "ok", message: str | None = None
+                         ) -> list[dict[str, object]]:
     """Journal one collector run with output the test chose, the way a collection
     records it: the evidence file, the real parser's findings, one `collector.ran`.
-    Returns the findings as journalled."""
+    Returns the findings as journalled. The parser is the collector's in the
+    catalog; `cpu_count` is what the runner would have asked the host."""
     from runbook.collection.collect import JournalRecorder
+    from runbook.engine.catalog import BY_NAME
     from runbook.engine.parsers import parse
+    from runbook.findings import ParseContext
     from runbook.engine.results import CollectorRun, RunStatus
     from runbook.evidence import EvidenceWriter
 
     writer = EvidenceWriter(incident.store.directory(incident.id), host, collector)
     writer.stdout(output)
-    record = writer.finish(command=collector, exit_code=0, status="ok", attempts=[],
-                           message=None)
-    findings = [f.on(host, collector) for f in parse(collector, output)]
+    record = writer.finish(command=collector, exit_code=0 if status == "ok" else 127,
+                           status=status, attempts=[], message=message)
+    parser = BY_NAME[collector].parser if collector in BY_NAME else collector
+    findings = [f.on(host, collector)
+                for f in parse(parser or "", output, ParseContext(cpu_count=cpu_count))]
     JournalRecorder(incident, actor).ran(
-        CollectorRun(host, collector, RunStatus.OK, 0, findings, record))
+        CollectorRun(host, collector, RunStatus(status), record.exit_code, findings, record,
+                     message))
     return [f.as_dict() for f in findings]
 
 

@@ -86,6 +86,9 @@ QUIET = [
     ("sar", "sar/sar-u-live.txt"), ("sar", "sar/sar-r-live.txt"), ("sar", "sar/sar-q-live.txt"),
     ("sar", "sar/sar-uq-live.txt"), ("sar", "sar/sar-P-ALL-live.txt"),
     ("dmesg", "dmesg/dmesg-T-levels.txt"), ("dmesg", "dmesg/dmesg-raw.txt"),
+    # the network and disk lines of real captures under load that did not touch them
+    ("iostat", "load/cpu/iostat.txt"), ("iostat", "load/memory/iostat.txt"),
+    ("sar", "load/memory/sar-net.txt"), ("sar", "load/disk/sar-tcp.txt"),
 ]
 
 
@@ -684,3 +687,18 @@ def test_truncated_and_foreign_outputs_never_raise(fixture: str) -> None:
 def test_fixtures_stay_small() -> None:
     assert {f: (DATA / f).stat().st_size for f in FIXTURES if (DATA / f).stat().st_size > 50_000} \
         == {}
+
+
+def test_iostat_alone_with_its_since_boot_report_says_so() -> None:
+    report = text("load/disk/iostat.txt").split("\n\n\n")[0]  # only the first report
+    assert all("since boot" in f.summary for f in parse("iostat", report, ParseContext()))
+    busy = run("iostat", "load/disk/iostat.txt")
+    assert [f.fact for f in busy] == ["disk_util:vda", "disk_queue:vda"]
+    assert where(busy[0])[1].startswith("vda ")  # the report line where vda was busiest
+
+
+def test_sar_interface_findings_name_the_interface_and_stay_apart() -> None:
+    found = run("sar", "load/sar-net-errors-constructed.txt")
+    assert {f.fact for f in found} == {"ifutil:eth0", "interface_errors:eth0",
+                                       "interface_drops:eth0"}
+    assert all("on eth0" in f.summary for f in found)

@@ -92,12 +92,17 @@ def collect(context: Context, hosts: tuple[str, ...], incident_id: str | None,
                            "see $RUNBOOK_HOME/logs/runbook.log")
     outcome = CollectOutcome(plan.incident.id, finished[0])
     from runbook.peers import peer_findings
+    from runbook.use import use_summaries
 
-    peers = peer_findings(plan.incident.state(), context.store.directory(plan.incident.id))
+    state, directory = plan.incident.state(), context.store.directory(plan.incident.id)
+    peers = peer_findings(state, directory)
+    summaries = use_summaries(state, directory, peers)
     if as_json_output:
-        _print_json({**outcome.as_json(), "peers": [f.as_dict() for f in peers]})
+        _print_json({**outcome.as_json(), "peers": [f.as_dict() for f in peers],
+                     "use": [s.as_dict() for s in summaries]})
     else:
-        out.print(console.collection_summary(outcome.incident_id, outcome.report, peers))
+        out.print(console.collection_summary(outcome.incident_id, outcome.report, peers,
+                                             summaries))
     sys.exit(0 if outcome.report.all_answered and not outcome.report.failed_runs else 1)
 
 

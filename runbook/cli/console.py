@@ -15,7 +15,7 @@ from rich.text import Text
 
 from runbook.clock import utc_iso
 from runbook.evidence import truncation_note
-from runbook.findings import Finding, Sourced, merge_findings
+from runbook.findings import Finding, MergedFinding, Sourced, merge_findings, sourced_from_runs
 from runbook.hosts import Host
 from runbook.incident import IncidentState, Status, StepStatus, format_duration, summarize
 from runbook.playbook import LoadedPlaybook
@@ -25,6 +25,7 @@ from runbook.sanitize import clean_text
 if TYPE_CHECKING:  # the engine (and paramiko) load only for the commands that collect
     from runbook.engine.catalog import Collector
     from runbook.engine.runner import CollectionReport
+    from runbook.use import HostUse
 
 STEP_MARKS = {
     StepStatus.PENDING: ("·", "dim"),
@@ -72,7 +73,8 @@ def incident_list(states: list[IncidentState]) -> Table:
     return table
 
 
-def incident_detail(state: IncidentState, now: datetime) -> Group:
+def incident_detail(state: IncidentState, now: datetime, peers: list[Finding] | None = None,
+                    summaries: list[HostUse] | None = None) -> Group:
     since = state.detected_at or state.opened_at
     end = state.resolved_at or now
     elapsed = format_duration(end - since) if since else "-"
@@ -96,6 +98,11 @@ def incident_detail(state: IncidentState, now: datetime) -> Group:
         parts.append(host_table(state.hosts, title="Scope"))
     parts.append(step_table(state))
     parts.append(timeline_table(state))
+    if state.evidence:
+        parts.append(findings_table(merge_findings(sourced_from_runs(state.latest_runs.values()))))
+    if peers:
+        parts.append(peers_table(peers))
+    parts += use_summary(summaries or [], state.id)
     if state.current_step is not None and str(state.status) == "open":
         parts.append(next_step_panel(state))
     for damaged in state.damaged:
@@ -197,16 +204,18 @@ LEVEL_STYLE = {"critical": "bold red", "warning": "yellow", "info": "dim"}
 
 
 def collection_summary(incident_id: str, report: CollectionReport,
-                       peers: list[Finding] | None = None) -> Group:
+                       peers: list[Finding] | None = None,
+                       summaries: list[HostUse] | None = None) -> Group:
     """After a collection: one row per host, then the findings worth reading,
-    then how hosts compare with their peers (runbook.peers)."""
+    how hosts compare with their peers (runbook.peers), and each host's USE
+    summary (runbook.use)."""
     hosts = Table(title=f"Collection for incident {incident_id}", title_justify="left")
     for column in ("host", "state", "ok", "problems", "findings", "message"):
         hosts.add_column(column, overflow="fold")
     findings = Table(title="Findings", title_justify="left")
     for column in ("level", "host", "resource", "finding", "evidence"):
         findings.add_column(column, overflow="fold")
-    notable = 0
+    sourced: list[Sourced] = []
     for result in report.hosts:
         ok = sum(1 for r in result.runs if r.status == "ok")
         problems = [f"{r.collector}: {r.status}" for r in result.runs
@@ -221,36 +230,81 @@ def collection_summary(incident_id: str, report: CollectionReport,
                 f" (+{len(problems) - 4})" if len(problems) > 4 else "")),
             ", ".join(f"{n} {lvl}" for lvl, n in sorted(levels.items())) or "-",
             shown(" — ".join(x for x in (result.message, result.hint) if x) or ""))
-        # One row per fact: the load that uptime, top and the psutil snapshot all
-        # report is one finding, with every source in the evidence column.
-        sourced = [Sourced(f, utc_iso(r.evidence.started_at) if r.evidence else None)
-                   for r in result.runs for f in r.findings]
-        for merged in merge_findings(sourced):
-            finding = merged.finding
-            if str(finding.level) == "info":
-                continue
-            notable += 1
-            where = ", ".join(f"{s.finding.collector}:{s.finding.line}" if s.finding.line
-                              else s.finding.collector for s in merged.sources)
-            findings.add_row(Text(str(finding.level), style=LEVEL_STYLE.get(str(finding.level),
-                                                                             "")),
-                             shown(finding.host), shown(finding.resource),
-                             shown(merged.summary), shown(where))
-    parts: list[object] = [hosts]
-    parts.append(findings if notable else Text("No warnings or critical findings.",
-                                               style="green"))
+        sourced += [Sourced(f, utc_iso(r.evidence.started_at) if r.evidence else None)
+                    for r in result.runs for f in r.findings]
+    parts: list[object] = [hosts, findings_table(merge_findings(sourced))]
     if peers:
-        compared = Table(title="Compared with peers", title_justify="left")
-        for column in ("level", "host", "resource", "finding"):
-            compared.add_column(column, overflow="fold")
-        for finding in peers:
-            compared.add_row(Text(str(finding.level), style=LEVEL_STYLE.get(str(finding.level),
-                                                                             "")),
-                             shown(finding.host), shown(finding.resource),
-                             shown(finding.summary))
-        parts.append(compared)
+        parts.append(peers_table(peers))
+    parts += use_summary(summaries or [], incident_id, all_hosts=len(summaries or []) <= 3)
     parts.append(Text(f"Evidence and timeline: runbook show {incident_id}", style="dim"))
     return Group(*parts)
+
+
+def findings_table(merged: list[MergedFinding]) -> Table | Text:
+    """One row per fact: the load that uptime, top and the psutil snapshot all
+    report is one finding, with every source in the evidence column."""
+    notable = [m for m in merged if str(m.finding.level) != "info"]
+    if not notable:
+        return Text("No warnings or critical findings.", style="green")
+    table = Table(title="Findings", title_justify="left")
+    for column in ("level", "host", "resource", "finding", "evidence"):
+        table.add_column(column, overflow="fold")
+    for m in notable:
+        finding = m.finding
+        where = ", ".join(f"{s.finding.collector}:{s.finding.line}" if s.finding.line
+                          else s.finding.collector for s in m.sources)
+        table.add_row(Text(str(finding.level), style=LEVEL_STYLE.get(str(finding.level), "")),
+                      shown(finding.host), shown(finding.resource), shown(m.summary),
+                      shown(where))
+    return table
+
+
+def peers_table(peers: list[Finding]) -> Table:
+    table = Table(title="Compared with peers", title_justify="left")
+    for column in ("level", "host", "resource", "finding"):
+        table.add_column(column, overflow="fold")
+    for finding in peers:
+        table.add_row(Text(str(finding.level), style=LEVEL_STYLE.get(str(finding.level), "")),
+                      shown(finding.host), shown(finding.resource), shown(finding.summary))
+    return table
+
+
+USE_HEADINGS = (("utilization", "utilisation"), ("saturation", "saturation"),
+                ("errors", "errors"))
+CELL_STYLE = {"ok": "green", "not checked": "dim"}
+
+
+def use_summary(summaries: list[HostUse], incident_id: str, all_hosts: bool = True) -> list[object]:
+    """A USE table per host (runbook.use). With many hosts, only those with a
+    warning or critical cell get a table; the rest are named on one line."""
+    parts: list[object] = []
+    quiet = []
+    for host_use in summaries:
+        if not all_hosts and not host_use.problems:
+            quiet.append(host_use.host)
+            continue
+        table = Table(title=f"USE: {clean_text(host_use.host)}", title_justify="left")
+        table.add_column("resource", overflow="fold")
+        for _, heading in USE_HEADINGS:
+            table.add_column(heading, overflow="fold", ratio=1)
+        for row in host_use.rows:
+            cells: list[Text] = []
+            for signal, _ in USE_HEADINGS:
+                cell = row.cells.get(signal)  # type: ignore[call-overload]
+                if cell is None:
+                    cells.append(Text("—", style="dim"))
+                elif cell.worst is not None:
+                    level = str(cell.worst.finding.level)
+                    cells.append(shown(f"{cell.text} [{cell.where}]", LEVEL_STYLE.get(level, "")))
+                else:
+                    cells.append(shown("ok" if str(cell.state) == "ok" else cell.text,
+                                       CELL_STYLE.get(str(cell.state), "")))
+            table.add_row(shown(row.label), *cells)
+        parts.append(table)
+    if quiet:
+        parts.append(shown(f"USE: no warnings on {', '.join(quiet)} (their tables: "
+                           f"runbook show {incident_id})", "green"))
+    return parts
 
 
 _LEVEL_ORDER = {"critical": 0, "warning": 1, "info": 2}

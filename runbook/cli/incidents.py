@@ -100,11 +100,19 @@ def list_incidents(context: Context, status: str, as_json_output: bool) -> None:
 def show(context: Context, incident_id: str, as_json_output: bool) -> None:
     """Show an incident: scope, steps and the full timeline. ID may be a prefix,
     the 4-character suffix, or `last`."""
-    state = context.incident(incident_id).state()
+    incident = context.incident(incident_id)
+    state = incident.state()
+    from runbook.peers import peer_findings
+    from runbook.use import use_summaries
+
+    directory = context.store.directory(incident.id)
+    peers = peer_findings(state, directory)
+    summaries = use_summaries(state, directory, peers)
     if as_json_output:
-        _print_json(as_json(state))
+        _print_json({**as_json(state), "peers": [f.as_dict() for f in peers],
+                     "use": [s.as_dict() for s in summaries]})
         return
-    out.print(console.incident_detail(state, datetime.now(UTC)))
+    out.print(console.incident_detail(state, datetime.now(UTC), peers, summaries))
 
 
 @cli.command()

@@ -119,6 +119,11 @@ class IncidentState:
         return done, len(self.steps)
 
     @property
+    def latest_runs(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """The latest run of each collector on each host: (host, collector) -> run."""
+        return {(str(run.get("host")), str(run.get("collector"))): run for run in self.evidence}
+
+    @property
     def last_activity(self) -> datetime | None:
         return self.events[-1].ts if self.events else None
 

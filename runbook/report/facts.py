@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from runbook.evidence import read_head, truncation_note
+from runbook.findings import Finding, MergedFinding, Sourced, merge_findings, sourced_from_runs
 from runbook.incident import EventType, IncidentState, format_duration, summarize
 from runbook.incident.events import evidence_of
+from runbook.peers import peer_findings
 from runbook.report.labels import ITEM_TYPES, LESSON_PARTS
 from runbook.report.redact import Redactor
 from runbook.sanitize import clean_line, clean_text
+from runbook.use import USE_SIGNALS, HostUse, UseRow, use_summaries
 
 RECORDS = ("summary", "impact", "detection", "changes", "root_cause", "trigger", "resolution",
            "lessons", "went_well", "went_wrong", "lucky", "action_items")
@@ -110,7 +113,9 @@ def build(state: IncidentState, *, incident_dir: Path, redactor: Redactor,
     }
     model["commands"] = _commands(model["executed"])
     findings = _findings(state, links)
-    model["hosts"] = _by_host(state, findings)
+    peers = peer_findings(state, incident_dir)
+    model["hosts"] = _by_host(state, links, peers,
+                              use_summaries(state, incident_dir, peers, every_run=True))
     model = redactor.value(model)
     # Excerpt text is redacted as it is cut from the file (redactor.window).
     order = {h.name: i for i, h in enumerate(state.hosts)}
@@ -389,21 +394,46 @@ def _findings(state: IncidentState, links: Links) -> list[dict[str, Any]]:
     return found
 
 
-def _by_host(state: IncidentState, findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _by_host(state: IncidentState, links: Links, peers: list[Finding],
+             summaries: list[HostUse]) -> list[dict[str, Any]]:
+    """Each host's findings, one per fact over the whole incident (a later run
+    that reads another number is named with its time), and its USE summary."""
+    merged = merge_findings(sourced_from_runs(state.evidence) + [Sourced(f) for f in peers])
     names = [h.name for h in state.hosts]
-    names += sorted({f["host"] for f in findings} - set(names))
+    names += sorted({m.finding.host for m in merged} - set(names))
+    use = {u.host: u for u in summaries}
     hosts = []
     for name in names:
-        mine = [f for f in findings if f["host"] == name]
+        mine = [m for m in merged if m.finding.host == name]
         problem = state.host_problems.get(name)
         hosts.append({
             "name": name,
             "role": (state.host(name).role if state.host(name) else None) or "",
             "problem": f"{problem.get('state')}: {problem.get('reason')}" if problem else "",
-            "findings": [f for f in mine if f["level"] != "info"],
-            "info_count": sum(1 for f in mine if f["level"] == "info"),
+            "findings": [_merged_row(m, links) for m in mine if str(m.finding.level) != "info"],
+            "info_count": sum(1 for m in mine if str(m.finding.level) == "info"),
+            "use": [_use_row(row) for row in use[name].rows] if name in use else [],
         })
     return hosts
+
+
+def _merged_row(merged: MergedFinding, links: Links) -> dict[str, Any]:
+    f = merged.finding
+    return {"level": str(f.level), "signal": str(f.signal), "resource": f.resource,
+            "summary": clean_line(merged.summary), "collector": ", ".join(merged.collectors),
+            "line": f.line, "evidence": clean_line(f.evidence or ""),
+            "href": links.href(merged.sources[0].file)}
+
+
+def _use_row(row: UseRow) -> dict[str, Any]:
+    """A USE row as the report shows it: a cell's text, or None where the
+    signal means nothing for the resource."""
+    cells = {}
+    for signal in USE_SIGNALS:
+        cell = row.cells.get(signal)
+        cells[str(signal)] = None if cell is None else clean_line(
+            cell.text + (f" [{cell.evidence}]" if cell.evidence else ""))
+    return {"label": clean_line(row.label), **cells}
 
 
 def _excerpts(findings: list[dict[str, Any]], incident_dir: Path,

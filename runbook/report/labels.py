@@ -82,6 +82,11 @@ EN: dict[str, Any] = {
     "no_findings": "No warning or critical findings were recorded.",
     "host_problem": "Host problem",
     "info_findings": "{count} informational finding(s) are in the JSON export.",
+    "use_summary": "USE summary over the incident (the worst each resource showed; where a "
+                   "later run read another number, both are given with their times):",
+    "utilization": "utilisation",
+    "saturation": "saturation",
+    "errors": "errors",
     "excerpts": "Evidence excerpts",
     "collector_runs": "Collector runs",
     "collection": "Collection",
@@ -179,6 +184,11 @@ JA: dict[str, Any] = {
     "no_findings": "警告・重大の検出事項はありません。",
     "host_problem": "ホストの問題",
     "info_findings": "参考情報の検出事項 {count} 件は JSON 出力にあります。",
+    "use_summary": "インシデント全体の USE サマリ（各リソースの最悪値。後の実行で値が変わった場合は"
+                   "両方を時刻付きで示す）:",
+    "utilization": "使用率",
+    "saturation": "飽和",
+    "errors": "エラー",
     "excerpts": "証跡の抜粋",
     "collector_runs": "コレクタの実行",
     "collection": "収集",

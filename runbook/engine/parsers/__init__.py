@@ -12,6 +12,7 @@ from runbook.findings import Finding, Level, ParseContext, Parser, Signal
 from .df import parse_df
 from .dmesg import parse_dmesg
 from .free import parse_free
+from .iostat import parse_iostat
 from .netstat import parse_listen, parse_states
 from .ping import parse_ping
 from .ps import parse_ps
@@ -33,6 +34,7 @@ PARSERS: dict[str, Parser] = {
     "free": parse_free,
     "df": parse_df,
     "vmstat": parse_vmstat,
+    "iostat": parse_iostat,
     "system": parse_system,
 }
 

@@ -77,7 +77,9 @@ def _full(line: Line, match: re.Match[str], pct: float, level: Level, inodes: bo
         summary = (f"{mount} has used {fmt(pct)}% of its inodes ({match['used']} of "
                    f"{match['size']}, {match['avail']} free; {bounds}): "
                    "many small files, new files cannot be created when it reaches 100%")
-        return finding(level, Signal.UTILIZATION, f"inodes:{mount}", summary, line)
+        return finding(level, Signal.UTILIZATION, f"inodes:{mount}", summary, line,
+                       fact="inodes_used", value=pct)
     summary = (f"{mount} is {fmt(pct)}% full ({match['used']} of {match['size']} used, "
                f"{match['avail']} free, on {match['fs']}; {bounds})")
-    return finding(level, Signal.UTILIZATION, f"disk:{mount}", summary, line)
+    return finding(level, Signal.UTILIZATION, f"disk:{mount}", summary, line,
+                   fact="space_used", value=pct)

@@ -133,7 +133,8 @@ def parse_states(text: str, ctx: ParseContext) -> list[Finding]:
             by = f"; mostly {owners.most_common(1)[0][0]}" if owners else ""
             found.append(finding(level, signal, "tcp",
                                  f"{count} TCP sockets in {state} (warning above {warning}, "
-                                 f"critical above {critical}): {meaning}{by}", at))
+                                 f"critical above {critical}): {meaning}{by}", at,
+                                 fact=f"tcp_{state.lower()}", value=count))
     listing = ", ".join(f"{state} {n}" for state, n in counts.most_common())
     found.append(finding(Level.INFO, Signal.INFO, "tcp",
                          f"{len(sockets)} TCP sockets: {listing}", sockets[0].at))

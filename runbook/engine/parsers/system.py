@@ -68,5 +68,6 @@ def _tcp(line: Line) -> list[Finding]:
             level = Level.CRITICAL if count > critical else Level.WARNING
             found.append(finding(level, signal, "tcp",
                                  f"{count} TCP sockets in {state} (warning above {warning}, "
-                                 f"critical above {critical}): {meaning}", line))
+                                 f"critical above {critical}): {meaning}", line,
+                                 fact=f"tcp_{state.lower()}", value=count))
     return found

@@ -1,4 +1,8 @@
-"""`top -b -n 1`: the summary area (CPU shares, tasks, memory, load).
+"""`top -b -n 2 -d 1`: the summary area (CPU shares, tasks, memory, load).
+
+The CPU shares of top's first frame cover only the instant since top started,
+so with two frames the last one is read (one second of CPU time); a single
+frame is read as it is.
 
 CPU shares use the same thresholds as vmstat and sar; memory the same as free;
 the load line the same as uptime when the CPU count is known.
@@ -25,6 +29,8 @@ UNIT_MIB = {"KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0, "TiB": 1024.0 ** 2}
 
 def parse_top(text: str, ctx: ParseContext) -> list[Finding]:
     lines = numbered(text)
+    frames = [i for i, line in enumerate(lines) if line.text.startswith("top -")]
+    lines = lines[frames[-1]:] if frames else lines
     found: list[Finding] = []
     memory: dict[str, tuple[Line, dict[str, float]]] = {}
     for line in lines[:12]:  # the summary area; the process table follows

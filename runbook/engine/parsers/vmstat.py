@@ -59,7 +59,7 @@ def _run_queue(samples: list[tuple[Line, dict[str, float]]], cpus: int | None) -
     return [finding(level, Signal.SATURATION, "cpu",
                     f"run queue r averages {fmt(average, 1)} on {cpus} CPUs, above the CPU "
                     f"count in {over} of {len(samples)} samples: tasks wait for a CPU",
-                    _worst(samples, "r"))]
+                    _worst(samples, "r"), fact="run_queue", value=round(average, 1))]
 
 
 def _swapping(samples: list[tuple[Line, dict[str, float]]]) -> list[Finding]:
@@ -82,4 +82,5 @@ def _blocked(samples: list[tuple[Line, dict[str, float]]]) -> list[Finding]:
     return [finding(Level.WARNING, Signal.SATURATION, "disk",
                     f"{fmt(min(blocked))} to {fmt(max(blocked))} tasks blocked (b) in every "
                     f"sample: uninterruptible sleep, usually waiting on disk or NFS",
-                    _worst(samples, "b"))]
+                    _worst(samples, "b"), fact="blocked_tasks",
+                    value=round(sum(blocked) / len(blocked), 1))]

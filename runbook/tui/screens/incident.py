@@ -36,6 +36,7 @@ from runbook.tui.widgets.row_table import RowTable
 from runbook.tui.widgets.stage_list import StageList
 from runbook.tui.widgets.step_view import StepView
 from runbook.tui.widgets.timeline import TimelinePanel
+from runbook.tui.widgets.use_panel import UsePanel
 
 POLL_SECONDS = 2.0
 
@@ -65,6 +66,7 @@ class IncidentScreen(Screen[None]):
         Binding("2", "tab('hosts')", "Hosts", show=False),
         Binding("3", "tab('findings')", "Findings", show=False),
         Binding("4", "tab('timeline')", "Timeline", show=False),
+        Binding("5", "tab('use')", "USE", show=False),
         Binding("p", "report", "Postmortem", show=False,
                 tooltip="preview, then w writes postmortem.md"),
         Binding("slash", "filter", "Filter", show=False,
@@ -112,6 +114,9 @@ class IncidentScreen(Screen[None]):
                     yield TimelinePanel()
                     yield Static("", id="timeline-detail", classes="row-detail",
                                  markup=False)
+                with TabPane("USE", id="use-tab"):
+                    yield UsePanel()
+                    yield Static("", id="use-detail", classes="row-detail", markup=False)
         yield Input(placeholder="n: note for the timeline, Enter to record, Esc to leave",
                     id="note")
         yield Input(placeholder="filter the table: type to narrow, Enter keeps, Esc clears",
@@ -119,7 +124,7 @@ class IncidentScreen(Screen[None]):
         yield KeyBar()
 
     def on_mount(self) -> None:
-        # 1-4 switch tabs; Tab goes from the stage list straight into the table shown.
+        # 1-5 switch tabs; Tab goes from the stage list straight into the table shown.
         self.query_one(Tabs).can_focus = False
         self.query_one("#filter", Input).display = False
         self.reload()
@@ -185,16 +190,21 @@ class IncidentScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="peers")
     def compare_peers(self, state: IncidentState) -> None:
-        """Hosts against their peers (runbook.peers): it reads the df captures, so
-        off the screen's thread, and again only when new evidence came in."""
+        """Hosts against their peers (runbook.peers) and each host's USE summary
+        (runbook.use): they read the df captures, so off the screen's thread, and
+        again only when new evidence came in."""
         from runbook.peers import peer_findings
+        from runbook.use import use_summaries
 
+        directory = self.store.directory(self.incident.id)
         try:
-            found = peer_findings(state, self.store.directory(self.incident.id))
+            found = peer_findings(state, directory)
+            summaries = use_summaries(state, directory, found)
         except Exception:  # noqa: BLE001 - the findings tab works without it
             log_exception("peer comparison")
             return
         self.app.call_from_thread(self.query_one(FindingsPanel).show_peers, found)
+        self.app.call_from_thread(self.query_one(UsePanel).show, summaries)
 
     # -- intents ------------------------------------------------------------------
 
@@ -450,7 +460,7 @@ class IncidentScreen(Screen[None]):
 
     def action_tab(self, tab: str) -> None:
         pane = {"hosts": "hosts-tab", "findings": "findings-tab",
-                "timeline": "timeline-tab"}.get(tab, tab)
+                "timeline": "timeline-tab", "use": "use-tab"}.get(tab, tab)
         self.query_one(TabbedContent).active = pane
         if self._step_view_stale and tab == "step":
             self._show_step()  # in this frame, not after the TabActivated round trip
@@ -463,7 +473,8 @@ class IncidentScreen(Screen[None]):
         pane = self.query_one(TabbedContent).active
         return {"hosts-tab": self.query_one(HostsPanel),
                 "findings-tab": self.query_one(FindingsPanel),
-                "timeline-tab": self.query_one(TimelinePanel)}.get(pane)
+                "timeline-tab": self.query_one(TimelinePanel),
+                "use-tab": self.query_one(UsePanel)}.get(pane)
 
     @on(RowTable.Highlighted)
     def row_highlighted(self, message: RowTable.Highlighted) -> None:
@@ -531,7 +542,7 @@ class IncidentScreen(Screen[None]):
     def action_filter(self) -> None:
         table = self._table_in_front()
         if table is None:
-            self.notify("/ filters the tables: 2 hosts, 3 findings, 4 timeline.", timeout=4)
+            self.notify("/ filters the tables: 2 hosts, 3 findings, 4 timeline, 5 USE.", timeout=4)
             return
         line = self.query_one("#filter", Input)
         line.display = True

@@ -153,9 +153,7 @@ class FindingsPanel(RowTable):
     def show(self, state: IncidentState) -> None:
         """The latest run of each collector on each host; one row per fact, however
         many collectors stated it (findings.merge_findings)."""
-        latest: dict[tuple[str, str], dict] = {}
-        for run in state.evidence:
-            latest[(str(run.get("host")), str(run.get("collector")))] = run
+        latest = state.latest_runs
         self._state = state
         sourced: list[Sourced] = [Sourced(f) for f in self.peers]
         files: dict[Finding, str] = {f: "" for f in self.peers}
