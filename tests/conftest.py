@@ -44,9 +44,9 @@ def record_collector_run(incident: Incident, host: str, collector: str, output: 
     from runbook.collection.collect import JournalRecorder
     from runbook.engine.catalog import BY_NAME
     from runbook.engine.parsers import parse
-    from runbook.findings import ParseContext
     from runbook.engine.results import CollectorRun, RunStatus
     from runbook.evidence import EvidenceWriter
+    from runbook.findings import ParseContext
 
     writer = EvidenceWriter(incident.store.directory(incident.id), host, collector)
     writer.stdout(output)
