@@ -93,7 +93,7 @@ class MergedFinding:
         if len(numbers) < 2 or not _differ(min(numbers), max(numbers)):
             return None
         return ", ".join(f"{s.finding.collector} {_number(s.finding.value)}"
-                         + (f" ({_clock(s.captured_at)})" if s.captured_at else "")
+                         + (f" ({clock(s.captured_at)})" if s.captured_at else "")
                          for s in values)
 
     @property
@@ -115,7 +115,7 @@ def _differ(low: float, high: float) -> bool:
     return gap >= 1 and gap > 0.05 * max(abs(low), abs(high))
 
 
-def _clock(captured_at: str) -> str:
+def clock(captured_at: str) -> str:
     """`2026-12-02T21:49:04.23Z` -> `21:49:04Z`: the sources of one finding are
     captured minutes apart on one day."""
     date, sep, time = captured_at.partition("T")

@@ -20,6 +20,7 @@ from runbook.findings import (
     MergedFinding,
     Signal,
     Sourced,
+    clock,
     merge_findings,
     sourced_from_runs,
 )
@@ -65,6 +66,7 @@ class UseCell:
     found: tuple[MergedFinding, ...] = ()  # its warning and critical findings, worst first
     checked_by: tuple[str, ...] = ()
     reason: str = ""  # why it was not checked
+    cleared: str | None = None  # a later run that no longer states the worst finding
 
     @property
     def worst(self) -> MergedFinding | None:
@@ -78,7 +80,8 @@ class UseCell:
     def text(self) -> str:
         if self.worst is not None:
             more = f" (+{self.others} more)" if self.others else ""
-            return f"{self.worst.finding.level}: {self.worst.summary}{more}"
+            gone = f"; {self.cleared}" if self.cleared else ""
+            return f"{self.worst.finding.level}: {self.worst.summary}{more}{gone}"
         if self.state is CellState.OK:
             return f"checked, ok ({', '.join(self.checked_by)})"
         return f"not checked: {self.reason}"
@@ -227,7 +230,8 @@ def _cell(resource: Resource, key: str, signal: Signal, merged: list[MergedFindi
     checkers = [name for name in runs if check in getattr(BY_NAME.get(name), "checks", ())]
     checked = tuple(name for name in checkers if name in entry.ok)
     if here:
-        return UseCell(CellState.FINDING, tuple(here), checked)
+        return UseCell(CellState.FINDING, tuple(here), checked,
+                       cleared=cleared_by_later_run(here[0], runs))
     if checked:
         return UseCell(CellState.OK, checked_by=checked)
     if checkers:
@@ -238,3 +242,23 @@ def _cell(resource: Resource, key: str, signal: Signal, merged: list[MergedFindi
     would = [c.name for c in COLLECTORS if check in c.checks and c.runs_on != "psutil"]
     return UseCell(CellState.NOT_CHECKED,
                    reason=f"run {' or '.join(would)}" if would else "no collector reads it")
+
+
+def cleared_by_later_run(merged: MergedFinding, runs: dict[str, dict[str, Any]]) -> str | None:
+    """`gone in the df run at 10:31:02Z` when every collector that stated the
+    finding ran again later, cleanly, without stating it (`runs` is each
+    collector's latest run on the host): the fix, as the evidence shows it."""
+    f = merged.finding
+    later = []
+    for source in merged.sources:
+        run = runs.get(source.finding.collector)
+        if run is None or run.get("status") != "ok" or not source.captured_at \
+                or str(run.get("started_at") or "") <= source.captured_at:
+            return None
+        if any(raw.get("resource") == f.resource and raw.get("level") != "info"
+               and (raw.get("fact") or raw.get("summary")) == (f.fact or f.summary)
+               for raw in run.get("findings") or []):
+            return None
+        later.append(run)
+    last = max(later, key=lambda run: str(run.get("started_at")))
+    return f"gone in the later {last.get('collector')} run at {clock(str(last['started_at']))}"

@@ -151,3 +151,26 @@ def test_show_and_its_json_carry_the_summary() -> None:
     assert memory["errors"] == {"state": "not checked", "text":
                                 "not checked: run dmesg or kern-log",
                                 "reason": "run dmesg or kern-log"}
+
+
+def test_the_postmortem_tells_the_fix_in_the_use_table_and_one_finding_row() -> None:
+    """A full filesystem, then the same one after the fix: one finding row that
+    says a later run no longer shows it, and a USE row that says so too."""
+    from runbook.report.postmortem import render
+
+    incident = journalled("cpu")
+    peers = LOAD.parent / "df" / "peers"
+    record_collector_run(incident, "h1", "df", (peers / "df-hP-var-97.txt").read_bytes())
+    record_collector_run(incident, "h1", "df", (peers / "df-hP-var-43.txt").read_bytes())
+    text = render(incident.state(), incident_dir=incident.store.directory(incident.id))
+    supporting = text[text.index("## Supporting information"):]
+    rows = [line for line in supporting.split("\n") if "/mnt/peer-var" in line]
+    finding_rows = [r for r in rows if r.startswith("| critical | disk:/mnt/peer-var")]
+    assert len(finding_rows) == 1, rows
+    # df at 43% states no finding: the row says the later run no longer shows it.
+    assert "; gone in the later df run at " in finding_rows[0]
+    [use_row] = [r for r in rows if r.startswith("| space /mnt/peer-var |")]
+    assert "critical: /mnt/peer-var is 97% full" in use_row and "[df:" in use_row
+    assert "gone in the later df run at" in use_row
+    assert "| —" in use_row  # saturation means nothing for a filesystem's space
+    assert "USE summary over the incident" in supporting

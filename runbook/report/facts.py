@@ -23,7 +23,7 @@ from runbook.peers import peer_findings
 from runbook.report.labels import ITEM_TYPES, LESSON_PARTS
 from runbook.report.redact import Redactor
 from runbook.sanitize import clean_line, clean_text
-from runbook.use import USE_SIGNALS, HostUse, UseRow, use_summaries
+from runbook.use import USE_SIGNALS, HostUse, UseRow, cleared_by_later_run, use_summaries
 
 RECORDS = ("summary", "impact", "detection", "changes", "root_cause", "trigger", "resolution",
            "lessons", "went_well", "went_wrong", "lucky", "action_items")
@@ -402,6 +402,9 @@ def _by_host(state: IncidentState, links: Links, peers: list[Finding],
     names = [h.name for h in state.hosts]
     names += sorted({m.finding.host for m in merged} - set(names))
     use = {u.host: u for u in summaries}
+    runs: dict[str, dict[str, dict[str, Any]]] = {}
+    for (host, collector), run in state.latest_runs.items():
+        runs.setdefault(host, {})[collector] = run
     hosts = []
     for name in names:
         mine = [m for m in merged if m.finding.host == name]
@@ -410,17 +413,21 @@ def _by_host(state: IncidentState, links: Links, peers: list[Finding],
             "name": name,
             "role": (state.host(name).role if state.host(name) else None) or "",
             "problem": f"{problem.get('state')}: {problem.get('reason')}" if problem else "",
-            "findings": [_merged_row(m, links) for m in mine if str(m.finding.level) != "info"],
+            "findings": [_merged_row(m, links, runs.get(name, {})) for m in mine
+                         if str(m.finding.level) != "info"],
             "info_count": sum(1 for m in mine if str(m.finding.level) == "info"),
             "use": [_use_row(row) for row in use[name].rows] if name in use else [],
         })
     return hosts
 
 
-def _merged_row(merged: MergedFinding, links: Links) -> dict[str, Any]:
+def _merged_row(merged: MergedFinding, links: Links,
+                runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     f = merged.finding
+    gone = cleared_by_later_run(merged, runs)
     return {"level": str(f.level), "signal": str(f.signal), "resource": f.resource,
-            "summary": clean_line(merged.summary), "collector": ", ".join(merged.collectors),
+            "summary": clean_line(merged.summary + (f"; {gone}" if gone else "")),
+            "collector": ", ".join(merged.collectors),
             "line": f.line, "evidence": clean_line(f.evidence or ""),
             "href": links.href(merged.sources[0].file)}
 

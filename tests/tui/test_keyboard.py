@@ -158,3 +158,29 @@ async def test_enter_on_a_finding_opens_its_evidence_at_the_line() -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert app.screen is screen
+
+
+async def test_the_use_tab_gives_a_word_per_cell_and_the_row_in_full_below() -> None:
+    """5 opens the USE summary; Tab into it; the line under the table gives the
+    selected resource's cells in full, with the evidence of the finding."""
+    from runbook.tui.widgets.use_panel import UsePanel
+
+    incident_id = new_incident()
+    output = (b"Filesystem 1024-blocks Used Available Capacity Mounted on\n"
+              b"/dev/vda1 100 10 90 10% /\n"
+              b"/dev/vdb 100 97 3 97% /data\n")
+    record_collector_run(Incident(IncidentStore(), incident_id), "localhost", "df", output)
+    app = RunbookApp(IncidentStore(), incident_id, actor="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await opened_app(pilot)
+        await pilot.press("5", "tab")
+        table = screen.query_one(UsePanel)
+        await wait_until(pilot, lambda: table.row_count > 0, what="the USE rows")
+        rows = table.plain_rows()
+        assert ["localhost", "space /data", "CRIT", "—", "—"] in rows
+        assert ["localhost", "space /", "ok", "—", "—"] in rows
+        assert ["localhost", "CPU", "unchk", "unchk", "—"] in rows
+        await pilot.press(*["j"] * [r[1] for r in rows].index("space /data"))
+        detail = str(screen.query_one("#use-detail").render())
+        assert "utilization: critical: /data is 97% full" in detail
+        assert "[df:3 /dev/vdb 100 97 3 97% /data]" in detail

@@ -7,7 +7,7 @@ from runbook.tui.widgets.row_table import Column, RowTable
 from runbook.use import USE_SIGNALS, HostUse, UseCell
 
 SHORT = {"critical": ("CRIT", "bold red"), "warning": ("warn", "yellow"),
-         "ok": ("ok", "green"), "not checked": ("unchecked", "dim")}
+         "ok": ("ok", "green"), "not checked": ("unchk", "dim")}
 
 
 def _short(cell: UseCell | None) -> tuple[str, str]:
@@ -22,8 +22,9 @@ class UsePanel(RowTable):
     selected row's cells in full, with the evidence of each finding."""
 
     def __init__(self) -> None:
-        super().__init__([Column("host", 12), Column("resource", 14), Column("util", 9),
-                          Column("sat", 9), Column("errors", 9)], id="use")
+        # Resource takes what is left: at 60 columns the three cells still show.
+        super().__init__([Column("host", 12), Column("resource"), Column("util", 5),
+                          Column("sat", 5), Column("err", 5)], id="use")
         self.rows: list[tuple[str, str, dict[str, str]]] = []
 
     def show(self, summaries: list[HostUse]) -> None:
