@@ -132,6 +132,17 @@ class Revealing(_Strict):
         return False
 
 
+class Fix(_Strict):
+    """What a correct remediation is: one of the playbook's remediate steps, run
+    cleanly on the faulty host, its command naming what must be named (`{host}`
+    and the fault's params, such as `{program}`, are filled in), and reviewed by
+    a second person when `review` says so."""
+
+    steps: list[str] = Field(min_length=1)
+    must_name: list[str] = Field(default_factory=list)
+    review: bool = True
+
+
 class Scenario(_Strict):
     name: str = Slug
     title: str = Field(min_length=1)
@@ -149,6 +160,9 @@ class Scenario(_Strict):
     # The question step whose answer is read as the diagnosis (the report stage's).
     diagnosis_step: str = "root-cause"
     time_target_minutes: float = Field(gt=0, le=240)
+    # The fix, when the playbook has a step that makes it; without one the
+    # remediation is not scored (and the score says so).
+    remediation: Fix | None = None
 
     @field_validator("expected_steps")
     @classmethod
@@ -222,6 +236,13 @@ def _check_playbook(scenario: Scenario, path: Path, document: Any) -> None:
                                 f"expected_steps[{index}]",
                                 f"playbook {book.name} has no step {step_id!r}",
                                 ", ".join(steps))
+    for index, step_id in enumerate(scenario.remediation.steps if scenario.remediation else []):
+        if getattr(steps.get(step_id), "kind", None) != "remediate":
+            raise ScenarioError(path, line_of(document, ("remediation", "steps", index)),
+                                f"remediation.steps[{index}]",
+                                f"{step_id!r} is not a remediate step of {book.name}",
+                                ", ".join(i for i, s in steps.items() if s.kind == "remediate")
+                                or "the playbook has none")
     diagnosis = steps.get(scenario.diagnosis_step)
     if diagnosis is None or diagnosis.kind != "question":
         raise ScenarioError(path, line_of(document, ("diagnosis_step",)), "diagnosis_step",

@@ -9,6 +9,12 @@ The score (0-100) has four parts, each explained in words:
   untouched ones are listed with the reason given);
 - time (15): full marks for a correct diagnosis within the time target, falling
   linearly to nothing at three times the target.
+
+A scenario that declares its fix (`remediation:`) scores a fifth part, and the
+weights make room for it (WEIGHTS_WITH_FIX): remediation (15) is the right
+step, run cleanly on the faulty host, naming what it must, with a second
+person's review; running it on healthy hosts as well, or without the review,
+costs points, and the reason says which.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from runbook.incident import EventType, IncidentState, StepStatus, format_durati
 from runbook.incident.journal import Event
 
 WEIGHTS = {"diagnosis": 40, "evidence": 20, "steps": 25, "time": 15}
+WEIGHTS_WITH_FIX = {"diagnosis": 35, "evidence": 15, "steps": 20, "remediation": 15,
+                    "time": 15}
 NOT_AN_ACTION = {EventType.OPENED, EventType.HOSTS_ADDED, EventType.DETECTED}
 
 
@@ -75,6 +83,7 @@ class DrillScore:
     parts: list[Part] = field(default_factory=list)
     trainee: str | None = None
     seed: int | None = None
+    remediation: FixResult | None = None
 
     @property
     def total(self) -> int:
@@ -115,13 +124,79 @@ def score(state: IncidentState) -> DrillScore:
         "remediation": _first(events, started, lambda e: e.type == EventType.COMMAND_EXECUTED
                               and e.data.get("status") == "ok"),
     }
+    fix = _fix(state, scenario, host)
+    if scenario.remediation is not None:
+        timings["fixed"] = fix.at - started if fix.at else None
     steps = _steps(state, scenario)
     evidence = _evidence(state, scenario)
     result = DrillScore(scenario, started, timings, steps, evidence, diagnosis,
                         trainee=_trainee(events), seed=started_event(state).get("seed"))
-    result.parts = [_diagnosis_part(scenario, diagnosis), _evidence_part(evidence),
-                    _steps_part(steps), _time_part(scenario, timings["correct diagnosis"])]
+    weights = WEIGHTS if scenario.remediation is None else WEIGHTS_WITH_FIX
+    result.parts = [_diagnosis_part(scenario, diagnosis, weights),
+                    _evidence_part(evidence, weights), _steps_part(steps, weights)]
+    if scenario.remediation is not None:
+        result.parts.append(Part("remediation", weights["remediation"] * fix.share,
+                                 weights["remediation"], fix.why))
+    result.parts.append(_time_part(scenario, timings["correct diagnosis"], weights))
+    result.remediation = fix
     return result
+
+
+@dataclass
+class FixResult:
+    share: float  # of the remediation part's points
+    why: str
+    at: datetime | None = None  # when the right fix finished on the faulty host
+
+
+def _fix(state: IncidentState, scenario: Scenario, host: str | None) -> FixResult:
+    """The best remediation the trainee ran, against the scenario's `remediation`."""
+    wanted = scenario.remediation
+    if wanted is None:
+        return FixResult(1.0, "the scenario declares no fix; remediation is not scored")
+    names = [_filled(p, scenario, host) for p in wanted.must_name]
+    tried: list[FixResult] = []
+    for command in state.commands.values():
+        if command.step not in wanted.steps:
+            continue
+        on_fault = [r for r in command.results if r.get("host") == host]
+        if not on_fault:
+            candidate = FixResult(0.0, f"{command.step} ran on {', '.join(command.hosts)}, "
+                                  f"not on {host} where the fault is")
+        elif on_fault[-1].get("status") != "ok":
+            candidate = FixResult(0.25, f"{command.step} on {host} did not succeed "
+                                  f"({on_fault[-1].get('status')})")
+        elif missing := [n for n in names if n.lower() not in
+                         command.commands.get(host or "", command.command).lower()]:
+            candidate = FixResult(0.25, f"{command.step} ran on {host} but did not name "
+                                  f"{', '.join(missing)}")
+        else:
+            share, notes = 1.0, []
+            reviewers = [a for a in command.approvals if a != command.proposed_by]
+            if wanted.review and not reviewers:
+                share -= 0.5
+                notes.append("without a second person's review")
+            healthy = [h for h in command.hosts if h != host]
+            if healthy:
+                share -= 0.25
+                notes.append(f"also on the healthy {', '.join(healthy)}")
+            at = on_fault[-1].get("ts")
+            candidate = FixResult(share, f"{command.step} ran cleanly on {host}"
+                                  + (f" after a review by {', '.join(reviewers)}"
+                                     if reviewers else "")
+                                  + (f", but {'; '.join(notes)}" if notes else ""),
+                                  at if isinstance(at, datetime) else None)
+        tried.append(candidate)
+    if not tried:
+        return FixResult(0.0, f"the fix ({' or '.join(wanted.steps)} on {host}) was never run")
+    return max(tried, key=lambda fix: fix.share)  # the first of the best
+
+
+def _filled(phrase: str, scenario: Scenario, host: str | None) -> str:
+    values = {"host": host or "", **{k: str(v) for k, v in scenario.fault.params.items()}}
+    for key, value in values.items():
+        phrase = phrase.replace("{" + key + "}", value)
+    return phrase
 
 
 def _started_at(state: IncidentState) -> datetime:
@@ -213,8 +288,9 @@ def _trainee(events: list[Event]) -> str | None:
 # -- the parts ----------------------------------------------------------------------------
 
 
-def _diagnosis_part(scenario: Scenario, diagnosis: Diagnosis) -> Part:
-    maximum = WEIGHTS["diagnosis"]
+def _diagnosis_part(scenario: Scenario, diagnosis: Diagnosis,
+                    weights: dict[str, int]) -> Part:
+    maximum = weights["diagnosis"]
     if diagnosis.matched:
         return Part("diagnosis", maximum, maximum, f"correct: {diagnosis.why}")
     if diagnosis.stated is None:
@@ -224,8 +300,8 @@ def _diagnosis_part(scenario: Scenario, diagnosis: Diagnosis) -> Part:
                 f"(expected: {scenario.root_cause.text})")
 
 
-def _evidence_part(evidence: list[EvidenceResult]) -> Part:
-    maximum = WEIGHTS["evidence"]
+def _evidence_part(evidence: list[EvidenceResult], weights: dict[str, int]) -> Part:
+    maximum = weights["evidence"]
     found = [e for e in evidence if e.found]
     points = maximum * len(found) / len(evidence) if evidence else maximum
     missing = [e.label for e in evidence if not e.found]
@@ -235,8 +311,8 @@ def _evidence_part(evidence: list[EvidenceResult]) -> Part:
     return Part("evidence", points, maximum, text)
 
 
-def _steps_part(steps: list[StepResult]) -> Part:
-    maximum = WEIGHTS["steps"]
+def _steps_part(steps: list[StepResult], weights: dict[str, int]) -> Part:
+    maximum = weights["steps"]
     done = [s for s in steps if s.status == StepStatus.DONE]
     points = maximum * len(done) / len(steps) if steps else maximum
     text = f"{len(done)} of {len(steps)} expected step(s) done"
@@ -249,8 +325,8 @@ def _steps_part(steps: list[StepResult]) -> Part:
     return Part("steps", points, maximum, text)
 
 
-def _time_part(scenario: Scenario, took: timedelta | None) -> Part:
-    maximum = WEIGHTS["time"]
+def _time_part(scenario: Scenario, took: timedelta | None, weights: dict[str, int]) -> Part:
+    maximum = weights["time"]
     target = timedelta(minutes=scenario.time_target_minutes)
     if took is None:
         return Part("time", 0, maximum, "no correct diagnosis, so no time to score")

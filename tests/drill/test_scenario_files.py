@@ -75,6 +75,18 @@ def test_an_expected_step_the_playbook_lacks_is_refused() -> None:
     assert caught.value.field == "expected_steps[2]"
 
 
+def test_a_fix_that_is_not_a_remediate_step_is_refused_with_the_ones_that_are() -> None:
+    team_dir().mkdir(parents=True)
+    text = (BUNDLED_DIR / "process-down.yaml").read_text()
+    (team_dir() / "nofix.yaml").write_text(text.replace("steps: [start-program]",
+                                                        "steps: [program-name]"))
+    with pytest.raises(ScenarioError, match="'program-name' is not a remediate step") as caught:
+        find_scenario("nofix")
+    assert caught.value.field == "remediation.steps[0]"
+    assert caught.value.line == text.splitlines().index("  steps: [start-program]") + 1
+    assert "start-program" in (caught.value.hint or "")
+
+
 def test_diagnosis_by_id_or_by_accepted_phrase() -> None:
     scenario = find_scenario("disk-full").scenario
     assert diagnosis_matches(scenario, "disk-full")[0]

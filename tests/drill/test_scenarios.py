@@ -195,9 +195,31 @@ async def test_careful_trainee_scores_high(scenario_name: str) -> None:
                     await answer(pilot, iid, step_id, play.answers.get(step_id, "checked"))
                 else:
                     await tick(pilot, iid, step_id)
+        if scenario.remediation is not None:
+            fix_reviewed_and_run(started, scenario)
         result = score(journal(iid))
     assert result.diagnosis.matched, result.diagnosis.why
     assert all(e.found for e in result.evidence), [vars(e) for e in result.evidence]
     assert result.total >= 90, result.reasons
+    if scenario.remediation is not None:
+        fixed = next(p for p in result.parts if p.name == "remediation")
+        assert fixed.points == fixed.maximum, fixed.explanation
+        assert "after a review by reviewer@lab" in fixed.explanation
+        assert result.timings["fixed"] is not None
     assert result.trainee == "trainee@lab"
     assert result.timings["first evidence"] is not None
+
+
+def fix_reviewed_and_run(started: StartedDrill, scenario: Any) -> None:
+    """The careful trainee proposes the playbook's fix on the faulty host only, a
+    second person reviews it, and it runs over the lab's real SSH."""
+    from runbook.incident.store import Incident
+    from runbook.remediate import approve, execute, propose
+
+    incident = Incident(drill_store(), started.id)
+    proposal = propose(incident, scenario.remediation.steps[0], "trainee@lab",
+                       hosts=[scenario.fault_host])
+    approve(incident, proposal.command_id, "reviewer@lab", "reviewer@lab")
+    [result] = execute(incident, proposal.command_id, "trainee@lab", proposal.confirmation,
+                       started.connect().ssh_options())
+    assert result.status == "ok", vars(result)
