@@ -80,6 +80,13 @@ def plural(count: int, word: str, words: str | None = None) -> str:
     return f"{count} {word if count == 1 else (words or word + 's')}"
 
 
+def graded(value: float | None, warning: float, critical: float) -> Level | None:
+    """The level of a value against its thresholds (at or above each); None below both."""
+    if value is None or value < warning:
+        return None
+    return Level.CRITICAL if value >= critical else Level.WARNING
+
+
 def worst(levels: list[Level]) -> Level:
     order = [Level.INFO, Level.WARNING, Level.CRITICAL]
     return max(levels, key=order.index, default=Level.INFO)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runbook.findings import Finding, Level, ParseContext, Signal
+from runbook.findings import Finding, ParseContext, Signal
 
-from ._common import Line, finding, fmt, number, numbered
+from ._common import Line, finding, fmt, graded, number, numbered
 
 QUEUE_COLUMNS = ("aqu-sz", "avgqu-sz")
 WAIT_COLUMNS = ("r_await", "w_await", "await")
@@ -81,9 +81,9 @@ def parse_iostat(text: str, ctx: ParseContext) -> list[Finding]:
 
 def _utilisation(device: Device, where: str) -> list[Finding]:
     util = device.mean("%util")
-    if util is None or util < DISK.util_warning:
+    level = graded(util, DISK.util_warning, DISK.util_critical)
+    if util is None or level is None:
         return []
-    level = Level.CRITICAL if util >= DISK.util_critical else Level.WARNING
     return [finding(level, Signal.UTILIZATION, "disk",
                     f"{device.name} busy {fmt(util, 1)}% of the time{where} (warning at "
                     f"{fmt(DISK.util_warning)}%, critical at {fmt(DISK.util_critical)}%)",
@@ -93,9 +93,9 @@ def _utilisation(device: Device, where: str) -> list[Finding]:
 def _queue(device: Device, where: str) -> list[Finding]:
     column = next((c for c in QUEUE_COLUMNS if device.mean(c) is not None), None)
     queue = device.mean(column) if column else None
-    if column is None or queue is None or queue < DISK.queue_warning:
+    level = graded(queue, DISK.queue_warning, DISK.queue_critical)
+    if column is None or queue is None or level is None:
         return []
-    level = Level.CRITICAL if queue >= DISK.queue_critical else Level.WARNING
     waits = [f"{c} {fmt(v, 1)} ms" for c in WAIT_COLUMNS if (v := device.mean(c)) is not None]
     latency = f"; {', '.join(waits)}" if waits else ""
     return [finding(level, Signal.SATURATION, "disk",

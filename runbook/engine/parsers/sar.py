@@ -26,7 +26,17 @@ from dataclasses import dataclass, field, replace
 
 from runbook.findings import Finding, Level, ParseContext, Signal
 
-from ._common import Line, cpu_findings, finding, fmt, integer, number, numbered, strip_time
+from ._common import (
+    Line,
+    cpu_findings,
+    finding,
+    fmt,
+    graded,
+    integer,
+    number,
+    numbered,
+    strip_time,
+)
 from .free import AVAILABLE_CRITICAL, AVAILABLE_WARNING
 
 CPUS = re.compile(r"\((\d+) CPU\)")
@@ -105,9 +115,9 @@ DROP_COLUMNS = ("rxdrop/s", "txdrop/s")
 
 def _interface(row: Row, at: Line, where: str, cpus: int | None) -> list[Finding]:
     share = row.get("%ifutil")
-    if share is None or share < NETWORK.ifutil_warning:
+    level = graded(share, NETWORK.ifutil_warning, NETWORK.ifutil_critical)
+    if share is None or level is None:
         return []
-    level = Level.CRITICAL if share >= NETWORK.ifutil_critical else Level.WARNING
     return [finding(level, Signal.UTILIZATION, "network",
                     f"interface use {fmt(share, 1)}% of its link speed{where} (warning at "
                     f"{fmt(NETWORK.ifutil_warning)}%, critical at {fmt(NETWORK.ifutil_critical)}%)"
@@ -148,9 +158,9 @@ def _retransmits(row: Row, at: Line, where: str, cpus: int | None) -> list[Findi
     if retrans is None or retrans < RETRANSMITS.at_least_per_s or not sent:
         return []
     share = 100 * retrans / sent
-    if share < RETRANSMITS.warning:
+    level = graded(share, RETRANSMITS.warning, RETRANSMITS.critical)
+    if level is None:
         return []
-    level = Level.CRITICAL if share >= RETRANSMITS.critical else Level.WARNING
     return [finding(level, Signal.ERRORS, "tcp",
                     f"{fmt(retrans)} TCP segments retransmitted per second, {fmt(share, 1)}% of "
                     f"those sent{where} (warning at {fmt(RETRANSMITS.warning)}%, critical at "
