@@ -176,7 +176,7 @@ def _host_use(host: str, entry: _HostRuns, incident_dir: Path | None) -> HostUse
               if m.finding.level is not Level.INFO and m.finding.signal in USE_SIGNALS]
     rows: list[UseRow] = []
     for resource in RESOURCES:
-        for key, label in _instances(resource, entry.runs, incident_dir):
+        for key, label in _instances(resource, entry.runs, incident_dir, merged):
             cells = {signal: _cell(resource, key, signal, merged, entry)
                      for signal in resource.signals}
             rows.append(UseRow(key, label, cells))
@@ -184,9 +184,10 @@ def _host_use(host: str, entry: _HostRuns, incident_dir: Path | None) -> HostUse
 
 
 def _instances(resource: Resource, runs: dict[str, dict[str, Any]],
-               incident_dir: Path | None) -> list[tuple[str, str]]:
+               incident_dir: Path | None, merged: list[MergedFinding]) -> list[tuple[str, str]]:
     """(row key, label): one row per filesystem for space and inodes when the
-    df output can be read, else one row for them all."""
+    df output can be read (and for each filesystem an earlier run found full),
+    else one row for them all."""
     collector = PER_FILESYSTEM.get(resource.key)
     run = runs.get(collector or "")
     if collector is None or run is None or run.get("status") != "ok" or incident_dir is None:
@@ -197,6 +198,10 @@ def _instances(resource: Resource, runs: dict[str, dict[str, Any]],
 
     path = incident_dir / str(run.get("stdout"))
     mounts = [use.mount for use in usage(read_head(path))] if path.is_file() else []
+    prefix = resource.resources[0]  # "disk:", "inodes:"
+    mounts += [m.finding.resource.removeprefix(prefix) for m in merged
+               if m.finding.resource.startswith(prefix)]
+    mounts = list(dict.fromkeys(mounts))
     if not mounts:
         return [(resource.key, f"{resource.label} (filesystems)")]
     return [(f"{resource.key}:{mount}", f"{resource.label} {mount}") for mount in mounts]

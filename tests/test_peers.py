@@ -49,3 +49,30 @@ def test_two_hosts_are_too_few_to_compare_and_it_says_so() -> None:
     assert [f.summary for f in found] == [
         "only 2 hosts in role web have df output (web1, web2): 3 are needed to tell which "
         "one is odd, so they were not compared"]
+
+
+LOAD = Path(__file__).parent / "data" / "outputs" / "load"
+
+
+def test_memory_and_load_are_compared_too_and_name_only_the_odd_host() -> None:
+    """Real captures of this machine: app2's are from under resident memory and
+    CPU hogs (tests/data/outputs/load/README.md), its twins' from quiet moments."""
+    incident = IncidentStore().create(
+        playbook=find_playbook("generic-host"), title="peers",
+        hosts=[Host(f"app{i}", f"10.0.1.{i}", role="app") for i in (1, 2, 3)],
+        actor="tester@lab")
+    captures = {"app1": ("close-wait/free.txt", "close-wait/uptime.txt"),
+                "app2": ("memory/free.txt", "cpu/uptime.txt"),
+                "app3": ("cpu/free.txt", "../uptime/uptime-nproc.txt")}
+    for host, (free, uptime) in captures.items():
+        record_collector_run(incident, host, "free", (LOAD / free).read_bytes())
+        record_collector_run(incident, host, "uptime", (LOAD / uptime).read_bytes())
+    found = peer_findings(incident.state(), incident.store.directory(incident.id))
+    assert {f.host for f in found} == {"app2"}
+    by_resource = {f.resource: f for f in found}
+    assert by_resource["memory"].summary == (
+        "app2: memory 91.7% used, not counting cache; its 2 peers in role app: 1.3–1.9%")
+    assert by_resource["memory"].evidence.startswith("Mem:")
+    assert by_resource["cpu"].summary == (
+        "app2: load 1.62 per CPU; its 2 peers in role app: 0.1–0.16 per CPU")
+    assert by_resource["cpu"].signal == "saturation"

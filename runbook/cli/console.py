@@ -212,9 +212,6 @@ def collection_summary(incident_id: str, report: CollectionReport,
     hosts = Table(title=f"Collection for incident {incident_id}", title_justify="left")
     for column in ("host", "state", "ok", "problems", "findings", "message"):
         hosts.add_column(column, overflow="fold")
-    findings = Table(title="Findings", title_justify="left")
-    for column in ("level", "host", "resource", "finding", "evidence"):
-        findings.add_column(column, overflow="fold")
     sourced: list[Sourced] = []
     for result in report.hosts:
         ok = sum(1 for r in result.runs if r.status == "ok")

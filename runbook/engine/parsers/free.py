@@ -8,6 +8,8 @@ half used warning; swap in use while available is low means the host pages.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from runbook.findings import Finding, Level, ParseContext, Signal
 
 from ._common import Line, finding, fmt, numbered, size_mib
@@ -49,7 +51,25 @@ def memory_findings(total: float, available: float, mem_at: Line,
     return found
 
 
-def parse_free(text: str, ctx: ParseContext) -> list[Finding]:
+@dataclass(frozen=True)
+class MemoryUse:
+    """What free printed: total and available MiB, the Mem line, and swap."""
+
+    total: float
+    available: float
+    line: Line
+    swap_total: float = 0.0
+    swap_used: float = 0.0
+    swap_line: Line | None = None
+
+    @property
+    def used_percent(self) -> float:
+        """Used, not counting what the kernel can drop (cache): what runs short."""
+        return 100.0 - 100.0 * self.available / self.total if self.total > 0 else 0.0
+
+
+def memory_use(text: str) -> MemoryUse | None:
+    """The memory figures of `free` output; None for a layout it cannot read."""
     lines = numbered(text)
     columns: list[str] = []
     rows: dict[str, tuple[Line, list[float]]] = {}
@@ -64,7 +84,7 @@ def parse_free(text: str, ctx: ParseContext) -> list[Finding]:
             if values and all(v is not None for v in values):
                 rows[key] = (line, [v for v in values if v is not None])
     if "mem" not in rows:
-        return []
+        return None
     mem_at, mem = rows["mem"]
     named = dict(zip(columns, mem, strict=False))
     total = named.get("total", mem[0])
@@ -75,7 +95,15 @@ def parse_free(text: str, ctx: ParseContext) -> list[Finding]:
     elif {"free", "buffers", "cached"} <= named.keys():
         available = named["free"] + named["buffers"] + named["cached"]
     else:
-        return []  # a truncated or unknown layout: better silent than a false alarm
+        return None  # a truncated or unknown layout: better silent than a false alarm
     swap_at, swap = rows.get("swap", (None, [0.0, 0.0]))
-    return memory_findings(total, available, mem_at,
-                           swap[0], swap[1] if len(swap) > 1 else 0.0, swap_at)
+    return MemoryUse(total, available, mem_at, swap[0], swap[1] if len(swap) > 1 else 0.0,
+                     swap_at)
+
+
+def parse_free(text: str, ctx: ParseContext) -> list[Finding]:
+    use = memory_use(text)
+    if use is None:
+        return []
+    return memory_findings(use.total, use.available, use.line, use.swap_total, use.swap_used,
+                           use.swap_line)

@@ -60,11 +60,26 @@ def load_findings(at: Line, cpus: int,
     return []
 
 
-def parse_uptime(text: str, ctx: ParseContext) -> list[Finding]:
-    lines = numbered(text)
+def _cpus(lines: list[Line], ctx: ParseContext) -> int | None:
     # The collector appends `getconf _NPROCESSORS_ONLN`: a line holding one integer.
     nproc = [n for line in lines if (n := integer(line.text))]
-    cpus = nproc[0] if nproc else ctx.cpu_count
+    return nproc[0] if nproc else ctx.cpu_count
+
+
+def parse_uptime(text: str, ctx: ParseContext) -> list[Finding]:
+    lines = numbered(text)
+    cpus = _cpus(lines, ctx)
     if not cpus:
         return []  # without a CPU count a load number cannot be judged
     return [f for line in lines if LOAD.search(line.text) for f in load_findings(line, cpus)]
+
+
+def load_per_cpu(text: str) -> tuple[float, Line] | None:
+    """The 1-minute load per CPU and its line, from the collector's own CPU count;
+    None without one (what hosts are compared on, runbook.peers)."""
+    lines = numbered(text)
+    cpus = _cpus(lines, ParseContext())
+    for line in lines:
+        if cpus and (match := LOAD.search(line.text)):
+            return (number(match.group(1)) or 0.0) / cpus, line
+    return None
