@@ -120,3 +120,38 @@ def test_the_drill_core_imports_no_textual() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_remediation_credit_says_what_was_missing() -> None:
+    """The rule on the journal's folded commands (no lab needed): the right step
+    on the faulty host, reviewed; then each thing that costs points."""
+    from datetime import UTC, datetime
+
+    from runbook.drill.scoring import _fix
+    from runbook.incident.state import CommandState, IncidentState
+
+    scenario = find_scenario("process-down").scenario
+    host = scenario.fault_host
+
+    def ran(hosts: list[str], approvals: list[str], status: str = "ok",
+            program: str = "api") -> IncidentState:
+        command = CommandState(
+            id="c1", step="start-program", command=f"supervisorctl start {program}",
+            hosts=hosts, rollback=None, review_required=True, proposed_by="trainee",
+            approvals=approvals, commands={h: f"supervisorctl start {program}" for h in hosts},
+            results=[{"host": h, "status": status, "ts": datetime.now(UTC)} for h in hosts])
+        return IncidentState(id="x", commands={"c1": command})
+
+    full = _fix(ran([host], ["reviewer"]), scenario, host)
+    assert full.share == 1.0 and "after a review by reviewer" in full.why
+    alone = _fix(ran([host], ["trainee"]), scenario, host)
+    assert alone.share == 0.5 and "without a second person's review" in alone.why
+    wide = _fix(ran([host, "web9"], ["reviewer"]), scenario, host)
+    assert wide.share == 0.75 and "also on the healthy web9" in wide.why
+    elsewhere = _fix(ran(["web9"], ["reviewer"]), scenario, host)
+    assert elsewhere.share == 0 and f"not on {host} where the fault is" in elsewhere.why
+    failed = _fix(ran([host], ["reviewer"], status="failed"), scenario, host)
+    assert failed.share == 0.25 and "did not succeed (failed)" in failed.why
+    wrong = _fix(ran([host], ["reviewer"], program="worker"), scenario, host)
+    assert wrong.share == 0.25 and "did not name api" in wrong.why
+    assert "was never run" in _fix(IncidentState(id="x"), scenario, host).why
