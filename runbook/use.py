@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from runbook.engine.catalog import BY_NAME, COLLECTORS
 from runbook.findings import (
     Finding,
     Level,
@@ -51,7 +52,7 @@ RESOURCES = (
     Resource("kernel", "kernel log", (Signal.ERRORS,), ("hardware",)),
 )
 PER_FILESYSTEM = {"filesystem": "df", "inodes": "df-inodes"}
-KERNEL_PARSER = "dmesg"
+KERNEL_COLLECTORS = {c.name for c in COLLECTORS if c.parser == "dmesg"}
 
 
 class CellState(StrEnum):
@@ -101,6 +102,11 @@ class UseCell:
             return None
         f = self.worst.finding
         return f"{self.where} {f.evidence}" if f.evidence else self.where
+
+    @property
+    def in_full(self) -> str:
+        """The text with the worst finding's evidence line, for a reader with room."""
+        return self.text + (f" [{self.evidence}]" if self.evidence else "")
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"state": str(self.state), "text": self.text}
@@ -223,14 +229,11 @@ def _belongs(finding: Finding, resource: Resource, key: str, kernel: bool) -> bo
 
 def _cell(resource: Resource, key: str, signal: Signal, merged: list[MergedFinding],
           entry: _HostRuns) -> UseCell:
-    from runbook.engine.catalog import BY_NAME, COLLECTORS
-
     check = f"{resource.key}.{signal}"
-    kernel_collectors = {c.name for c in COLLECTORS if c.parser == KERNEL_PARSER}
     here = [m for m in merged
             if (m.finding.signal is signal or resource.key == "kernel")
             and _belongs(m.finding, resource, key,
-                         kernel=bool(set(m.collectors) & kernel_collectors))]
+                         kernel=bool(set(m.collectors) & KERNEL_COLLECTORS))]
     runs = entry.runs
     checkers = [name for name in runs if check in getattr(BY_NAME.get(name), "checks", ())]
     checked = tuple(name for name in checkers if name in entry.ok)

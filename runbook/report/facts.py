@@ -438,8 +438,7 @@ def _use_row(row: UseRow) -> dict[str, Any]:
     cells = {}
     for signal in USE_SIGNALS:
         cell = row.cells.get(signal)
-        cells[str(signal)] = None if cell is None else clean_line(
-            cell.text + (f" [{cell.evidence}]" if cell.evidence else ""))
+        cells[str(signal)] = None if cell is None else clean_line(cell.in_full)
     return {"label": clean_line(row.label), **cells}
 
 

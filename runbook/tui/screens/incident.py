@@ -200,8 +200,8 @@ class IncidentScreen(Screen[None]):
         try:
             found = peer_findings(state, directory)
             summaries = use_summaries(state, directory, found)
-        except Exception:  # noqa: BLE001 - the findings tab works without it
-            log_exception("peer comparison")
+        except Exception:  # noqa: BLE001 - the findings and USE tabs work without them
+            log_exception("peer comparison and USE summary")
             return
         self.app.call_from_thread(self.query_one(FindingsPanel).show_peers, found)
         self.app.call_from_thread(self.query_one(UsePanel).show, summaries)

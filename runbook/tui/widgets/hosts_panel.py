@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from runbook.engine.results import FINISHED, PROBLEMS
-from runbook.findings import Finding, MergedFinding, Sourced, merge_findings
+from runbook.findings import (
+    Finding,
+    MergedFinding,
+    Sourced,
+    clock,
+    merge_findings,
+    sourced_from_runs,
+)
 from runbook.incident import IncidentState
 from runbook.sanitize import clean_line
 from runbook.tui.widgets.row_table import Column, RowTable
@@ -123,12 +130,6 @@ class HostsPanel(RowTable):
         self._stale = True
 
 
-def _clock(started_at: object) -> str | None:
-    """`10:02:11Z` from the run's ISO start time: enough to tell two captures apart."""
-    text = str(started_at or "")
-    return text[11:19] + "Z" if len(text) >= 19 else None
-
-
 class FindingsPanel(RowTable):
     """Findings as they arrive, worst first; Enter opens the evidence at that line."""
 
@@ -153,18 +154,12 @@ class FindingsPanel(RowTable):
     def show(self, state: IncidentState) -> None:
         """The latest run of each collector on each host; one row per fact, however
         many collectors stated it (findings.merge_findings)."""
-        latest = state.latest_runs
         self._state = state
-        sourced: list[Sourced] = [Sourced(f) for f in self.peers]
-        files: dict[Finding, str] = {f: "" for f in self.peers}
-        for run in latest.values():
-            for raw in run.get("findings") or []:
-                finding = Finding.from_dict(raw)
-                sourced.append(Sourced(finding, _clock(run.get("started_at"))))
-                files.setdefault(finding, str(run.get("stdout")))
-        merged = merge_findings(sourced)
+        merged = merge_findings([Sourced(f) for f in self.peers]
+                                + sourced_from_runs(state.latest_runs.values()))
         self.merged = merged
-        self.finding_rows = [(m.finding, files[m.finding]) for m in merged]
+        # A comparison with peers has no capture of its own: no file to open.
+        self.finding_rows = [(m.finding, m.sources[0].file or "") for m in merged]
         # The host and resource come from remote output too (a df mount point, say).
         self.set_rows([((str(m.finding.level), LEVEL_STYLE.get(str(m.finding.level), "dim")),
                         (clean_line(m.finding.host), ""), (clean_line(m.finding.resource), ""),
@@ -179,7 +174,7 @@ class FindingsPanel(RowTable):
         for source in merged.sources:
             seen = source.finding.evidence or source.finding.summary
             lines.append(f"  {source.finding.collector}"
-                         + (f" {source.captured_at}" if source.captured_at else "")
+                         + (f" {clock(source.captured_at)}" if source.captured_at else "")
                          + f": {clean_line(seen)}")
         return "\n".join(lines)
 

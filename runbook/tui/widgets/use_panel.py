@@ -33,7 +33,7 @@ class UsePanel(RowTable):
         for host_use in summaries:
             for row in host_use.rows:
                 cells = [row.cells.get(signal) for signal in USE_SIGNALS]
-                full = {str(signal): cell.text + (f" [{cell.evidence}]" if cell.evidence else "")
+                full = {str(signal): cell.in_full
                         for signal, cell in zip(USE_SIGNALS, cells, strict=True) if cell}
                 self.rows.append((host_use.host, row.label, full))
                 table.append(((clean_line(host_use.host), ""), (clean_line(row.label), ""),
